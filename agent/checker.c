@@ -1,0 +1,334 @@
+/*
+ * checker.c: integrity checks on a read-only connection, scheduled over a few worker threads.
+ *
+ * Classification is the honest part: corruption is only what SQLite itself calls corruption
+ * (SQLITE_CORRUPT, SQLITE_NOTADB, or a check row other than "ok"). A check that could not run,
+ * because the file was busy, missing, unreadable, or too slow, is counted as such and never
+ * changes the verdict.
+ */
+#include "checker.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* A WAL reader sees SQLITE_BUSY only briefly (another connection is running recovery or
+ * restarting the WAL); waiting longer would only delay the next check. */
+#define CHECK_BUSY_TIMEOUT_MS 200
+/* The progress handler runs every this many virtual machine instructions: often enough to stop
+ * within milliseconds of the deadline, rarely enough to cost nothing. */
+#define PROGRESS_OPS 1000
+/* Problem rows written to the log on a transition to malformed. */
+#define LOG_ROWS_MAX 5
+
+struct run {
+    const struct db_config *db;
+    const atomic_bool *stop;
+    int64_t deadline_ms; /* monotonic */
+    bool timed_out;
+    bool stopped;
+};
+
+static int on_progress(void *arg)
+{
+    struct run *r = arg;
+
+    if (atomic_load(r->stop)) {
+        r->stopped = true;
+        return 1;
+    }
+    if (clock_mono_ms() >= r->deadline_ms) {
+        r->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Maps an SQLite result code of a failed step to a check result. */
+static enum check_result classify(const struct run *r, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return CHECK_RESULT_MALFORMED;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CHECK_RESULT_BUSY;
+    case SQLITE_INTERRUPT:
+        return r->timed_out ? CHECK_RESULT_TIMEOUT : CHECK_RESULT_ERROR;
+    default:
+        return CHECK_RESULT_ERROR;
+    }
+}
+
+static void log_failure(const struct db_config *db, const char *what, sqlite3 *conn, int rc)
+{
+    char code[16];
+
+    snprintf(code, sizeof(code), "%d", rc);
+    log_warn("check could not complete", "db", db->name, "path", db->path, "step", what,
+             "sqlite_code", code, "sqlite_error", conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc),
+             NULL);
+}
+
+static int exec_pragma(sqlite3 *conn, const char *sql)
+{
+    return sqlite3_exec(conn, sql, NULL, NULL, NULL);
+}
+
+/* Steps the check statement; counts rows other than "ok" and logs the first few at debug (the
+ * transition log in the worker repeats them at error level). */
+static int run_pragma(struct run *r, sqlite3 *conn, const char *sql, uint32_t *problems)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(conn, sql, -1, &stmt, NULL);
+
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW)
+            break;
+        const char *row = (const char *)sqlite3_column_text(stmt, 0);
+        if (row != NULL && strcmp(row, "ok") == 0)
+            continue;
+        if (*problems < LOG_ROWS_MAX)
+            log_warn("check reported a problem", "db", r->db->name, "path", r->db->path,
+                     "problem", row ? row : "(null)", NULL);
+        (*problems)++;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The body of a run on an open connection. Returns an SQLite result code. */
+static int check_on(struct run *r, sqlite3 *conn, uint32_t *problems)
+{
+    int rc;
+
+    sqlite3_extended_result_codes(conn, 1);
+    sqlite3_busy_timeout(conn, CHECK_BUSY_TIMEOUT_MS);
+    sqlite3_progress_handler(conn, PROGRESS_OPS, on_progress, r);
+    /* No memory map: a damaged or concurrently truncated file must fail as an error code, not
+     * as SIGBUS, and the agent must not widen the damage mmap_size spreads. */
+    rc = exec_pragma(conn, "PRAGMA mmap_size=0");
+    if (rc == SQLITE_OK)
+        rc = exec_pragma(conn, "PRAGMA query_only=1");
+    if (rc == SQLITE_OK)
+        rc = run_pragma(r, conn,
+                        r->db->check == CHECK_INTEGRITY ? "PRAGMA integrity_check"
+                                                        : "PRAGMA quick_check",
+                        problems);
+    return rc;
+}
+
+int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
+                    struct check_outcome *out)
+{
+    struct run r = {.db = db, .stop = stop};
+    sqlite3 *conn = NULL;
+    double t0 = clock_mono_s();
+    uint32_t problems = 0;
+    const char *step = "check";
+    int rc;
+
+    r.deadline_ms = clock_mono_ms() + db->check_timeout_ms;
+    memset(out, 0, sizeof(*out));
+    out->kind = db->check;
+
+    fdguard_connection_opening(guard);
+    /* READONLY without CREATE: a missing file fails with SQLITE_CANTOPEN instead of being
+     * created. No SQLITE_OPEN_URI, so a path with '?', '#' or '%' is taken literally. */
+    rc = sqlite3_open_v2(db->path, &conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        step = "open";
+        rc = conn ? sqlite3_extended_errcode(conn) : rc;
+    } else {
+        rc = check_on(&r, conn, &problems);
+    }
+    if (rc != SQLITE_OK && !r.stopped)
+        log_failure(db, step, conn, rc);
+    sqlite3_close_v2(conn);
+    fdguard_connection_closed(guard);
+
+    if (r.stopped)
+        return -1;
+    /* Problem rows are SQLite's own finding even when the run then failed or timed out. */
+    if (problems > 0)
+        out->result = CHECK_RESULT_MALFORMED;
+    else
+        out->result = rc == SQLITE_OK ? CHECK_RESULT_OK : classify(&r, rc);
+    out->problems = problems;
+    out->duration_s = clock_mono_s() - t0;
+    out->finished_ms = clock_wall_ms();
+    return 0;
+}
+
+/* ---- scheduling ------------------------------------------------------------------------ */
+
+struct job {
+    int64_t next_due_ms; /* monotonic */
+    bool running;
+};
+
+struct checker {
+    const struct config *cfg;
+    struct state *state;
+    struct fdguard *guards;
+    struct job *jobs;
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t lock; /* guards jobs */
+    pthread_cond_t wake;
+    atomic_bool stop;
+};
+
+struct checker *checker_new(const struct config *cfg, struct state *st, struct fdguard *guards)
+{
+    struct checker *ck = calloc(1, sizeof(*ck));
+    pthread_condattr_t attr;
+
+    if (ck == NULL)
+        return NULL;
+    ck->cfg = cfg;
+    ck->state = st;
+    ck->guards = guards;
+    ck->jobs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*ck->jobs));
+    ck->threads = calloc((size_t)(cfg->check_workers > 0 ? cfg->check_workers : 1),
+                         sizeof(*ck->threads));
+    if (ck->jobs == NULL || ck->threads == NULL) {
+        free(ck->jobs);
+        free(ck->threads);
+        free(ck);
+        return NULL;
+    }
+    pthread_mutex_init(&ck->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ck->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&ck->stop, false);
+    return ck;
+}
+
+void checker_free(struct checker *ck)
+{
+    if (ck == NULL)
+        return;
+    pthread_cond_destroy(&ck->wake);
+    pthread_mutex_destroy(&ck->lock);
+    free(ck->jobs);
+    free(ck->threads);
+    free(ck);
+}
+
+/* The due job that has waited longest, or -1; *next gets the earliest due time of the jobs not
+ * running. Called with ck->lock held. */
+static long pick_job(struct checker *ck, int64_t now, int64_t *next)
+{
+    long best = -1;
+
+    *next = INT64_MAX;
+    for (size_t i = 0; i < ck->cfg->ndbs; i++) {
+        const struct job *j = &ck->jobs[i];
+        if (j->running || ck->cfg->dbs[i].check == CHECK_OFF)
+            continue;
+        if (j->next_due_ms < *next) {
+            *next = j->next_due_ms;
+            if (j->next_due_ms <= now)
+                best = (long)i;
+        }
+    }
+    return best;
+}
+
+static void log_verdict(const struct db_config *db, const struct check_outcome *o, bool was)
+{
+    char rows[16];
+
+    snprintf(rows, sizeof(rows), "%u", o->problems);
+    if (o->result == CHECK_RESULT_MALFORMED && !was)
+        log_error("database is malformed", "db", db->name, "path", db->path, "check",
+                  config_check_kind_str(o->kind), "problem_rows", rows,
+                  "recovery", "sqlite3 copy.db .recover | sqlite3 recovered.db", NULL);
+    else if (o->result == CHECK_RESULT_OK && was)
+        log_info("database passes its check again", "db", db->name, "path", db->path, "check",
+                 config_check_kind_str(o->kind), NULL);
+}
+
+static void run_job(struct checker *ck, size_t i)
+{
+    const struct db_config *db = &ck->cfg->dbs[i];
+    struct check_outcome o;
+
+    state_check_begin(ck->state, i);
+    if (checker_run_one(db, &ck->guards[i], &ck->stop, &o) != 0)
+        return; /* stopping: no verdict recorded */
+    log_verdict(db, &o, state_check_end(ck->state, i, &o));
+}
+
+static void *worker_main(void *arg)
+{
+    struct checker *ck = arg;
+
+    pthread_mutex_lock(&ck->lock);
+    while (!atomic_load(&ck->stop)) {
+        int64_t now = clock_mono_ms(), next;
+        long i = pick_job(ck, now, &next);
+        if (i < 0) {
+            if (next == INT64_MAX) {
+                pthread_cond_wait(&ck->wake, &ck->lock);
+            } else {
+                struct timespec until = clock_mono_after(next - now);
+                pthread_cond_timedwait(&ck->wake, &ck->lock, &until);
+            }
+            continue;
+        }
+        struct job *j = &ck->jobs[i];
+        j->running = true;
+        pthread_mutex_unlock(&ck->lock);
+        run_job(ck, (size_t)i);
+        pthread_mutex_lock(&ck->lock);
+        j->running = false;
+        /* Start to start, so a database is checked every check_interval however long the run;
+         * a run longer than the interval is followed by the next one right away. */
+        j->next_due_ms = now + ck->cfg->dbs[i].check_interval_ms;
+        pthread_cond_broadcast(&ck->wake);
+    }
+    pthread_mutex_unlock(&ck->lock);
+    return NULL;
+}
+
+int checker_start(struct checker *ck)
+{
+    int64_t now = clock_mono_ms();
+
+    for (size_t i = 0; i < ck->cfg->ndbs; i++)
+        ck->jobs[i].next_due_ms = now;
+    for (int t = 0; t < ck->cfg->check_workers; t++) {
+        int rc = pthread_create(&ck->threads[t], NULL, worker_main, ck);
+        if (rc != 0) {
+            log_error("cannot start a check worker", "error", strerror(rc), NULL);
+            checker_stop(ck);
+            return -1;
+        }
+        ck->nthreads++;
+    }
+    return 0;
+}
+
+void checker_stop(struct checker *ck)
+{
+    if (ck == NULL)
+        return;
+    pthread_mutex_lock(&ck->lock);
+    atomic_store(&ck->stop, true);
+    pthread_cond_broadcast(&ck->wake);
+    pthread_mutex_unlock(&ck->lock);
+    for (int t = 0; t < ck->nthreads; t++)
+        pthread_join(ck->threads[t], NULL);
+    ck->nthreads = 0;
+}

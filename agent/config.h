@@ -1,0 +1,58 @@
+/*
+ * config.h: the INI configuration, parsed once into an immutable struct.
+ *
+ * config_load() reports every problem it finds, one line each, as "FILE:LINE: KEY: reason",
+ * and returns NULL when there was any. A reload builds a new struct and swaps it in whole.
+ */
+#ifndef SQLITE_AGENT_CONFIG_H
+#define SQLITE_AGENT_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY };
+#define CHECK_KIND_COUNT 3
+
+/* "off", "quick", "integrity" */
+const char *config_check_kind_str(enum check_kind k);
+
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
+
+struct db_config {
+    char *name; /* from "[database:NAME]": the db label; unique */
+    char *path; /* as written; absolute or relative to the agent's working directory */
+    enum check_kind check;
+    int64_t sample_interval_ms; /* per-database value, or the [agent] one */
+    int64_t check_interval_ms;
+    int64_t check_timeout_ms;
+};
+
+struct config {
+    char *file;        /* the file it was loaded from */
+    char *listen;      /* as written, e.g. "127.0.0.1:10150" or "[::1]:10150" */
+    char *listen_host; /* "127.0.0.1", "::1" (brackets removed) */
+    uint16_t listen_port;
+    int64_t sample_interval_ms;
+    int64_t check_interval_ms;
+    int64_t check_timeout_ms;
+    int check_workers; /* threads running checks */
+    enum log_level log_level;
+    size_t ndbs;
+    struct db_config *dbs; /* in file order */
+};
+
+/* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL
+ * after writing every problem to errors. */
+struct config *config_load(const char *path, FILE *errors);
+
+/* As config_load(), over a string; name stands for the file name in messages. */
+struct config *config_load_string(const char *text, const char *name, FILE *errors);
+
+void config_free(struct config *c);
+
+/* "500ms", "15s", "5m", "1h", or plain seconds "30". Returns 0 and sets *ms, or -1. */
+int config_parse_duration(const char *s, int64_t *ms);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * fdguard.h: keeps the agent's raw descriptors from dropping SQLite's locks.
+ *
+ * POSIX advisory locks belong to the process and the inode, not to a descriptor: closing ANY
+ * descriptor on a file drops every fcntl lock the process holds on it, including those of the
+ * agent's own SQLite connection (SQLite, "How To Corrupt An SQLite Database File", 2.2). A
+ * dropped read lock on the -shm lets a writer restart the WAL under the check, which could then
+ * read a mix of old and new pages and report a healthy file as malformed.
+ *
+ * So the sampler (raw descriptors) and the checker (SQLite connections) meet here, one guard
+ * per database: a raw descriptor is closed only while no connection to that database is open.
+ */
+#ifndef SQLITE_AGENT_FDGUARD_H
+#define SQLITE_AGENT_FDGUARD_H
+
+#include <pthread.h>
+
+struct fdguard {
+    pthread_mutex_t lock;
+    int connections; /* SQLite connections open on this database now */
+};
+
+void fdguard_init(struct fdguard *g);
+void fdguard_destroy(struct fdguard *g);
+
+/* Around the life of an SQLite connection: call before sqlite3_open_v2, and after
+ * sqlite3_close (also when the open failed). */
+void fdguard_connection_opening(struct fdguard *g);
+void fdguard_connection_closed(struct fdguard *g);
+
+/* Closes fd and returns 0 when no connection is open; otherwise leaves it open and returns -1,
+ * and the caller keeps the descriptor to try again later. */
+int fdguard_close(struct fdguard *g, int fd);
+
+#endif

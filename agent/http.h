@@ -1,0 +1,26 @@
+/*
+ * http.h: the libmicrohttpd glue. Routes, compression and headers; the exposition itself comes
+ * from metrics.c, rendered from a snapshot copy, so a scrape never waits for a check.
+ */
+#ifndef SQLITE_AGENT_HTTP_H
+#define SQLITE_AGENT_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "state.h"
+
+struct http;
+
+/* Listens on host:port (numeric IPv4 or IPv6, or a name) with libmicrohttpd's own thread.
+ * st and bi must outlive the server. NULL on failure, logged. */
+struct http *http_start(const char *host, uint16_t port, struct state *st,
+                        const struct build_info *bi);
+void http_stop(struct http *h); /* accepts NULL */
+
+/* True when an Accept-Encoding header value accepts gzip (RFC 9110 12.5.3: a "gzip" or "*"
+ * coding whose q is not 0). Pure; exposed for tests. */
+bool http_accepts_gzip(const char *accept_encoding);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * main.c: wiring only. Parse the command line, load the config, start the sampler, the check
+ * workers and the HTTP server, then wait for signals: SIGTERM/SIGINT stop, SIGHUP reloads.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "checker.h"
+#include "clock.h"
+#include "config.h"
+#include "fdguard.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "sampler.h"
+#include "state.h"
+#include "version.h"
+
+/* Exit statuses; --once documents them in --help and the README. */
+enum {
+    EXIT_HEALTHY = 0,
+    EXIT_MALFORMED = 1,
+    EXIT_USAGE = 2,
+    EXIT_DEGRADED = 3, /* nothing malformed, but a database is down or a check did not run */
+};
+
+static const char usage_text[] =
+    "usage: sqlite-agent -c FILE [--check-config | --once]\n"
+    "       sqlite-agent --version | --help\n"
+    "\n"
+    "Watches SQLite database files read-only and serves Prometheus metrics.\n"
+    "\n"
+    "  -c, --config FILE   the INI configuration (required)\n"
+    "      --check-config  validate the configuration, print every problem, exit\n"
+    "      --once          sample and check every database once, print the metrics, exit:\n"
+    "                      0 all healthy, 1 a database is malformed, 2 usage or config error,\n"
+    "                      3 nothing malformed but a database is down or its check did not run\n"
+    "  -V, --version       print the version and exit\n"
+    "  -h, --help          print this help and exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the configuration (kept if invalid).\n";
+
+struct options {
+    const char *config;
+    bool check_config;
+    bool once;
+};
+
+/* Returns -1 to exit with EXIT_USAGE, 1 to exit 0 (help, version), 0 to go on. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"once", no_argument, NULL, 'O'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'C':
+            o->check_config = true;
+            break;
+        case 'O':
+            o->once = true;
+            break;
+        case 'V':
+            printf("sqlite-agent %s (SQLite %s)\n", SQLITE_AGENT_VERSION, sqlite3_libversion());
+            return 1;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        default:
+            fputs(usage_text, stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sqlite-agent: unexpected argument: %s\n", argv[optind]);
+        return -1;
+    }
+    if (o->config == NULL) {
+        fputs("sqlite-agent: --config FILE is required\n", stderr);
+        fputs(usage_text, stderr);
+        return -1;
+    }
+    if (o->check_config && o->once) {
+        fputs("sqlite-agent: --check-config and --once exclude each other\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Each database keeps up to three descriptors open (database, -wal, -shm); the soft limit is
+ * often 1024, so raise it to the hard limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Everything that lives for one configuration: reload swaps the whole of it. */
+struct workers {
+    struct config *cfg;
+    struct fdguard *guards;
+    struct sampler *sampler;
+    struct checker *checker;
+};
+
+static void workers_free(struct workers *w)
+{
+    checker_free(w->checker);
+    /* After the checkers: the sampler closes its descriptors, and no connection is open. */
+    sampler_free(w->sampler);
+    for (size_t i = 0; w->guards != NULL && i < w->cfg->ndbs; i++)
+        fdguard_destroy(&w->guards[i]);
+    free(w->guards);
+    config_free(w->cfg);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Takes ownership of cfg. */
+static int workers_init(struct workers *w, struct config *cfg, struct state *st)
+{
+    memset(w, 0, sizeof(*w));
+    w->cfg = cfg;
+    w->guards = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*w->guards));
+    if (w->guards == NULL) {
+        workers_free(w);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->ndbs; i++)
+        fdguard_init(&w->guards[i]);
+    w->sampler = sampler_new(cfg, st, w->guards);
+    w->checker = checker_new(cfg, st, w->guards);
+    if (w->sampler == NULL || w->checker == NULL || state_configure(st, cfg) != 0) {
+        workers_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+static int workers_start(struct workers *w)
+{
+    if (sampler_start(w->sampler) != 0)
+        return -1;
+    return checker_start(w->checker);
+}
+
+static void workers_stop(struct workers *w)
+{
+    checker_stop(w->checker);
+    sampler_stop(w->sampler);
+}
+
+static void log_config(const struct config *cfg, const char *what)
+{
+    char n[24];
+
+    snprintf(n, sizeof(n), "%zu", cfg->ndbs);
+    log_info(what, "config", cfg->file, "databases", n, "listen", cfg->listen, NULL);
+}
+
+/* --once: one sample and one check of every database on this thread, metrics on stdout. */
+static int run_once(struct config *cfg, const struct build_info *bi)
+{
+    struct state *st = state_new(clock_wall_ms());
+    struct workers w;
+    struct buf out;
+    atomic_bool stop;
+    int status = EXIT_HEALTHY;
+
+    atomic_init(&stop, false);
+    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+        state_free(st);
+        return EXIT_USAGE;
+    }
+    sampler_run_pass(w.sampler);
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        struct check_outcome o;
+        if (cfg->dbs[i].check == CHECK_OFF)
+            continue;
+        state_check_begin(st, i);
+        checker_run_one(&cfg->dbs[i], &w.guards[i], &stop, &o);
+        state_check_end(st, i, &o);
+    }
+
+    struct snapshot *snap = state_snapshot(st, clock_wall_ms());
+    buf_init(&out, 1u << 30);
+    if (snap == NULL || metrics_render(snap, bi, snap->taken_ms, &out) != 0) {
+        status = EXIT_USAGE;
+        goto out;
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        if (d->check.malformed)
+            status = EXIT_MALFORMED;
+        else if (status == EXIT_HEALTHY &&
+                 (d->sample.status != SAMPLE_OK ||
+                  (d->kind != CHECK_OFF && d->check.last_result != CHECK_RESULT_OK)))
+            status = EXIT_DEGRADED;
+    }
+out:
+    buf_free(&out);
+    snapshot_free(snap);
+    workers_free(&w);
+    state_free(st);
+    return status;
+}
+
+/* SIGHUP: a new configuration replaces the old only when it loads cleanly. */
+static void reload(struct workers *w, struct state *st, const char *path)
+{
+    struct config *cfg = config_load(path, stderr);
+
+    if (cfg == NULL) {
+        log_error("config reload failed, keeping the running config", "config", path, NULL);
+        state_reload_done(st, false, clock_wall_ms());
+        return;
+    }
+    if (strcmp(cfg->listen, w->cfg->listen) != 0)
+        log_warn("listen address changes need a restart; still listening on the old one",
+                 "listen", w->cfg->listen, NULL);
+    log_set_level(cfg->log_level);
+    workers_stop(w);
+    workers_free(w);
+    if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
+        log_error("out of memory or threads after reload", NULL);
+        exit(EXIT_FAILURE);
+    }
+    state_reload_done(st, true, clock_wall_ms());
+    log_config(w->cfg, "config reloaded");
+}
+
+static int run_daemon(struct config *cfg, const char *config_path, const struct build_info *bi)
+{
+    struct state *st = state_new(clock_wall_ms());
+    struct workers w;
+    struct http *http = NULL;
+    sigset_t sigs;
+    int sig;
+
+    /* Block the signals in every thread (threads inherit the mask) and take them with sigwait
+     * here, so no handler runs in the middle of SQLite or libmicrohttpd. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+        state_free(st);
+        return EXIT_FAILURE;
+    }
+    http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi);
+    if (http == NULL || workers_start(&w) != 0) {
+        workers_stop(&w);
+        workers_free(&w);
+        http_stop(http);
+        state_free(st);
+        return EXIT_FAILURE;
+    }
+    log_config(w.cfg, "started");
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(&w, st, config_path);
+            continue;
+        }
+        break;
+    }
+    log_info("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    http_stop(http);
+    workers_stop(&w);
+    workers_free(&w);
+    state_free(st);
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    int rc = parse_args(argc, argv, &o);
+
+    if (rc != 0)
+        return rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
+    struct config *cfg = config_load(o.config, stderr);
+    if (cfg == NULL)
+        return EXIT_USAGE;
+    if (o.check_config) {
+        printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        config_free(cfg);
+        return EXIT_SUCCESS;
+    }
+    log_set_level(cfg->log_level);
+    raise_fd_limit();
+
+    const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};
+    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, o.config, &bi);
+}

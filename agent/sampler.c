@@ -1,0 +1,367 @@
+/*
+ * sampler.c: stat + pread of headers on a thread of its own.
+ *
+ * A sample of one database reads at most 100 + 32 + 136 bytes with pread on descriptors kept
+ * open between samples, so a pass over a thousand databases costs a few thousand syscalls and
+ * no SQLite work at all.
+ */
+#include "sampler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* How many times to re-read a wal-index whose two header copies differ or whose checksum fails
+ * before calling it unstable. SQLite's own reader (walIndexReadHdr) retries and then takes the
+ * WRITE lock; the agent takes no locks, so it only retries. */
+#define WALINDEX_TRIES 5
+
+/* Descriptors a database may have waiting to be closed because a check had a connection open
+ * when the file was replaced or removed. Past this, the sampler stops opening new ones. */
+#define RETIRED_MAX 6
+
+enum { FILE_DB = 0, FILE_WAL, FILE_SHM, FILE_COUNT };
+static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
+
+struct watched {
+    char *path;
+    int fd; /* -1 when not open */
+    dev_t dev;
+    ino_t ino;
+};
+
+struct db_files {
+    struct watched file[FILE_COUNT];
+    int retired[RETIRED_MAX];
+    int nretired;
+    int64_t next_due_ms; /* monotonic */
+    int64_t interval_ms;
+};
+
+struct sampler {
+    const struct config *cfg;
+    struct state *state;
+    struct fdguard *guards;
+    struct db_files *dbs;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_bool stop;
+};
+
+static char *concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+
+    if (s != NULL) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb + 1);
+    }
+    return s;
+}
+
+struct sampler *sampler_new(const struct config *cfg, struct state *st, struct fdguard *guards)
+{
+    struct sampler *sp = calloc(1, sizeof(*sp));
+    pthread_condattr_t attr;
+
+    if (sp == NULL)
+        return NULL;
+    sp->cfg = cfg;
+    sp->state = st;
+    sp->guards = guards;
+    pthread_mutex_init(&sp->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sp->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&sp->stop, false);
+    sp->dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*sp->dbs));
+    if (sp->dbs == NULL) {
+        sampler_free(sp);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->ndbs; i++)
+        for (int k = 0; k < FILE_COUNT; k++)
+            sp->dbs[i].file[k].fd = -1;
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        struct db_files *f = &sp->dbs[i];
+        f->interval_ms = cfg->dbs[i].sample_interval_ms;
+        for (int k = 0; k < FILE_COUNT; k++) {
+            f->file[k].path = concat(cfg->dbs[i].path, file_suffix[k]);
+            if (f->file[k].path == NULL) {
+                sampler_free(sp);
+                return NULL;
+            }
+        }
+    }
+    return sp;
+}
+
+/* Hands fd to the guard; if a connection is open, parks it to be closed on a later pass. */
+static void retire_fd(struct db_files *f, struct fdguard *g, int fd)
+{
+    if (fdguard_close(g, fd) == 0)
+        return;
+    if (f->nretired < RETIRED_MAX)
+        f->retired[f->nretired++] = fd;
+    /* Full: leaking one descriptor is harmless; dropping SQLite's locks is not. */
+}
+
+static void retry_retired(struct db_files *f, struct fdguard *g)
+{
+    int kept = 0;
+
+    for (int i = 0; i < f->nretired; i++)
+        if (fdguard_close(g, f->retired[i]) != 0)
+            f->retired[kept++] = f->retired[i];
+    f->nretired = kept;
+}
+
+/*
+ * Makes w->fd a descriptor on the file now at w->path, reusing the open one when it is the same
+ * inode. Returns 0 with *st filled in (from fstat of the descriptor, so size and content come
+ * from the same inode), or an errno value; ENOENT means the file does not exist.
+ */
+static int watch_open(struct db_files *f, struct fdguard *g, struct watched *w, struct stat *st)
+{
+    struct stat now;
+
+    if (stat(w->path, &now) != 0) {
+        int err = errno;
+        if (w->fd >= 0) {
+            retire_fd(f, g, w->fd);
+            w->fd = -1;
+        }
+        return err;
+    }
+    if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino)) {
+        retire_fd(f, g, w->fd);
+        w->fd = -1;
+    }
+    if (w->fd < 0) {
+        if (f->nretired >= RETIRED_MAX)
+            return EMFILE;
+        /* O_RDONLY and never O_CREAT: the agent can neither write nor create the file. */
+        w->fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (w->fd < 0)
+            return errno;
+    }
+    if (fstat(w->fd, st) != 0) {
+        int err = errno;
+        retire_fd(f, g, w->fd);
+        w->fd = -1;
+        return err;
+    }
+    w->dev = st->st_dev;
+    w->ino = st->st_ino;
+    return 0;
+}
+
+/* pread of exactly len bytes at offset 0, or fewer at end of file. Returns bytes read or -1. */
+static ssize_t read_head(int fd, unsigned char *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample *out)
+{
+    unsigned char buf[FF_DB_HEADER_SIZE];
+    struct stat st;
+    int err = watch_open(f, g, &f->file[FILE_DB], &st);
+
+    if (err == ENOENT || err == ENOTDIR) {
+        out->status = SAMPLE_MISSING;
+        out->err = err;
+        return;
+    }
+    if (err != 0) {
+        out->status = SAMPLE_UNREADABLE;
+        out->err = err;
+        return;
+    }
+    out->file_size = (uint64_t)st.st_size;
+    ssize_t n = read_head(f->file[FILE_DB].fd, buf, sizeof(buf));
+    if (n < 0) {
+        out->status = SAMPLE_UNREADABLE;
+        out->err = errno;
+        return;
+    }
+    out->db_result = fileformat_parse_db_header(buf, (size_t)n, &out->db);
+    out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
+}
+
+static void sample_wal(struct db_files *f, struct fdguard *g, struct sample *out)
+{
+    unsigned char buf[FF_WAL_HEADER_SIZE];
+    struct stat st;
+
+    if (watch_open(f, g, &f->file[FILE_WAL], &st) != 0)
+        return;
+    out->wal_present = true;
+    out->wal_size = (uint64_t)st.st_size;
+    ssize_t n = read_head(f->file[FILE_WAL].fd, buf, sizeof(buf));
+    out->wal_result = n < 0 ? FF_TRUNCATED
+                            : fileformat_parse_wal_header(buf, (size_t)n, &out->wal);
+}
+
+static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample *out)
+{
+    unsigned char buf[FF_WALINDEX_READ_SIZE];
+    struct stat st;
+    enum ff_result r = FF_TRUNCATED;
+
+    if (watch_open(f, g, &f->file[FILE_SHM], &st) != 0)
+        return;
+    out->shm_present = true;
+    for (int i = 0; i < WALINDEX_TRIES; i++) {
+        ssize_t n = read_head(f->file[FILE_SHM].fd, buf, sizeof(buf));
+        if (n < 0)
+            break;
+        r = fileformat_parse_walindex(buf, (size_t)n, &out->walindex);
+        if (r != FF_UNSTABLE && r != FF_BAD_CHECKSUM)
+            break;
+        /* A writer is between the two header copies: give it a moment, as wal.c's readers
+         * do, before reading again. */
+        struct timespec pause = {0, 20000L * (i + 1)};
+        nanosleep(&pause, NULL);
+    }
+    out->walindex_result = r;
+}
+
+static void sample_one(struct sampler *sp, size_t i)
+{
+    struct db_files *f = &sp->dbs[i];
+    struct fdguard *g = &sp->guards[i];
+    struct sample s;
+
+    memset(&s, 0, sizeof(s));
+    retry_retired(f, g);
+    sample_db_file(f, g, &s);
+    sample_wal(f, g, &s);
+    sample_walindex(f, g, &s);
+    s.taken_ms = clock_wall_ms();
+    state_put_sample(sp->state, i, &s);
+}
+
+void sampler_run_pass(struct sampler *sp)
+{
+    double t0 = clock_mono_s();
+
+    for (size_t i = 0; i < sp->cfg->ndbs; i++)
+        sample_one(sp, i);
+    state_sample_pass_done(sp->state, clock_mono_s() - t0);
+}
+
+/* Samples the databases that are due; returns the monotonic time the next one is due. */
+static int64_t sample_due(struct sampler *sp)
+{
+    int64_t now = clock_mono_ms();
+    int64_t next = now + 3600 * 1000;
+    double t0 = clock_mono_s();
+    bool any = false;
+
+    for (size_t i = 0; i < sp->cfg->ndbs && !atomic_load(&sp->stop); i++) {
+        struct db_files *f = &sp->dbs[i];
+        if (f->next_due_ms <= now) {
+            sample_one(sp, i);
+            any = true;
+            f->next_due_ms += f->interval_ms;
+            if (f->next_due_ms <= now)
+                f->next_due_ms = now + f->interval_ms; /* fell behind: do not burst */
+        }
+        if (f->next_due_ms < next)
+            next = f->next_due_ms;
+    }
+    if (any)
+        state_sample_pass_done(sp->state, clock_mono_s() - t0);
+    return next;
+}
+
+static void *sampler_main(void *arg)
+{
+    struct sampler *sp = arg;
+    int64_t start = clock_mono_ms();
+
+    for (size_t i = 0; i < sp->cfg->ndbs; i++)
+        sp->dbs[i].next_due_ms = start;
+    while (!atomic_load(&sp->stop)) {
+        int64_t next = sample_due(sp);
+        int64_t wait = next - clock_mono_ms();
+        if (wait <= 0)
+            continue;
+        struct timespec until = clock_mono_after(wait);
+        pthread_mutex_lock(&sp->lock);
+        if (!atomic_load(&sp->stop))
+            pthread_cond_timedwait(&sp->wake, &sp->lock, &until);
+        pthread_mutex_unlock(&sp->lock);
+    }
+    return NULL;
+}
+
+int sampler_start(struct sampler *sp)
+{
+    int rc = pthread_create(&sp->thread, NULL, sampler_main, sp);
+
+    if (rc != 0) {
+        log_error("cannot start the sampler thread", "error", strerror(rc), NULL);
+        return -1;
+    }
+    sp->started = true;
+    return 0;
+}
+
+void sampler_stop(struct sampler *sp)
+{
+    if (sp == NULL || !sp->started)
+        return;
+    pthread_mutex_lock(&sp->lock);
+    atomic_store(&sp->stop, true);
+    pthread_cond_broadcast(&sp->wake);
+    pthread_mutex_unlock(&sp->lock);
+    pthread_join(sp->thread, NULL);
+    sp->started = false;
+}
+
+void sampler_free(struct sampler *sp)
+{
+    if (sp == NULL)
+        return;
+    for (size_t i = 0; sp->dbs != NULL && i < sp->cfg->ndbs; i++) {
+        struct db_files *f = &sp->dbs[i];
+        for (int k = 0; k < FILE_COUNT; k++) {
+            /* At shutdown no checker runs, so the guard closes at once. */
+            if (f->file[k].fd >= 0)
+                retire_fd(f, &sp->guards[i], f->file[k].fd);
+            free(f->file[k].path);
+        }
+        retry_retired(f, &sp->guards[i]);
+    }
+    free(sp->dbs);
+    pthread_cond_destroy(&sp->wake);
+    pthread_mutex_destroy(&sp->lock);
+    free(sp);
+}

@@ -1,0 +1,250 @@
+/*
+ * state.c: the snapshot, behind one mutex.
+ *
+ * Writers (sampler, checkers, HTTP for its own counters) copy small structs in; the reader copies
+ * the whole thing out. The mutex is never held across I/O or across a call into another module.
+ */
+#include "state.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db_entry {
+    char *name; /* owned */
+    char *path; /* owned */
+    enum check_kind kind;
+    struct sample sample;
+    struct check_state check;
+};
+
+struct state {
+    pthread_mutex_t lock;
+    struct agent_stats agent;
+    size_t ndbs;
+    struct db_entry *dbs;
+};
+
+static const char *const result_names[CHECK_RESULT_COUNT] = {
+    [CHECK_RESULT_OK] = "ok",
+    [CHECK_RESULT_MALFORMED] = "malformed",
+    [CHECK_RESULT_BUSY] = "busy",
+    [CHECK_RESULT_TIMEOUT] = "timeout",
+    [CHECK_RESULT_ERROR] = "error",
+};
+
+const char *state_check_result_str(enum check_result r)
+{
+    return (unsigned)r < CHECK_RESULT_COUNT ? result_names[r] : "unknown";
+}
+
+struct state *state_new(int64_t start_ms)
+{
+    struct state *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    s->agent.start_ms = start_ms;
+    s->agent.last_reload_ok = true;
+    s->agent.last_reload_ok_ms = start_ms;
+    return s;
+}
+
+static void free_entries(struct db_entry *dbs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(dbs[i].name);
+        free(dbs[i].path);
+    }
+    free(dbs);
+}
+
+void state_free(struct state *s)
+{
+    if (s == NULL)
+        return;
+    free_entries(s->dbs, s->ndbs);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path)
+{
+    for (size_t i = 0; i < s->ndbs; i++)
+        if (strcmp(s->dbs[i].name, name) == 0 && strcmp(s->dbs[i].path, path) == 0)
+            return &s->dbs[i];
+    return NULL;
+}
+
+int state_configure(struct state *s, const struct config *cfg)
+{
+    struct db_entry *dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*dbs));
+
+    if (dbs == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        dbs[i].name = strdup(cfg->dbs[i].name);
+        dbs[i].path = strdup(cfg->dbs[i].path);
+        if (dbs[i].name == NULL || dbs[i].path == NULL) {
+            free_entries(dbs, i + 1);
+            return -1;
+        }
+        dbs[i].kind = cfg->dbs[i].check;
+    }
+
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path);
+        if (old != NULL) {
+            dbs[i].sample = old->sample;
+            dbs[i].check = old->check;
+            dbs[i].check.running = false;
+        }
+    }
+    struct db_entry *gone = s->dbs;
+    size_t ngone = s->ndbs;
+    s->dbs = dbs;
+    s->ndbs = cfg->ndbs;
+    pthread_mutex_unlock(&s->lock);
+
+    free_entries(gone, ngone);
+    return 0;
+}
+
+void state_put_sample(struct state *s, size_t idx, const struct sample *sm)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        s->dbs[idx].sample = *sm;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_sample_pass_done(struct state *s, double seconds)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.sample_passes++;
+    s->agent.last_sample_pass_s = seconds;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_check_begin(struct state *s, size_t idx)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        s->dbs[idx].check.running = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Busy, timeout and error runs change only the counters and the duration: a check that could
+ * not run says nothing about the image, so the last verdict stands. */
+static void apply_outcome(struct check_state *c, const struct check_outcome *o)
+{
+    c->running = false;
+    c->last_kind = o->kind;
+    c->last_result = o->result;
+    c->duration_s = o->duration_s;
+    c->runs[o->kind][o->result]++;
+    if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
+        c->completed_once = true;
+        c->malformed = o->result == CHECK_RESULT_MALFORMED;
+        c->problems = o->problems;
+        c->last_success_ms = o->finished_ms;
+    }
+}
+
+bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
+{
+    bool was = false;
+
+    if ((unsigned)o->kind >= CHECK_KIND_COUNT || (unsigned)o->result >= CHECK_RESULT_COUNT)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        was = s->dbs[idx].check.malformed;
+        apply_outcome(&s->dbs[idx].check, o);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return was;
+}
+
+void state_scrape_done(struct state *s, double render_seconds)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.scrapes++;
+    s->agent.last_render_s = render_seconds;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_reload_done(struct state *s, bool ok, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.reloads[ok ? 1 : 0]++;
+    s->agent.last_reload_ok = ok;
+    if (ok)
+        s->agent.last_reload_ok_ms = now_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Bytes needed for every name and path, with their terminators. Called with the lock held. */
+static size_t strings_size(const struct state *s)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->ndbs; i++)
+        n += strlen(s->dbs[i].name) + 1 + strlen(s->dbs[i].path) + 1;
+    return n;
+}
+
+static char *copy_string(char **cursor, const char *src)
+{
+    size_t n = strlen(src) + 1;
+    char *dst = *cursor;
+
+    memcpy(dst, src, n);
+    *cursor += n;
+    return dst;
+}
+
+/*
+ * Allocation happens under the lock so the sizes cannot change between measuring and copying;
+ * it is a few hundred kilobytes at most for thousands of databases, and the copy is a memcpy.
+ */
+struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
+{
+    struct snapshot *snap = calloc(1, sizeof(*snap));
+
+    if (snap == NULL)
+        return NULL;
+    pthread_mutex_lock(&s->lock);
+    snap->taken_ms = now_ms;
+    snap->agent = s->agent;
+    snap->ndbs = s->ndbs;
+    snap->dbs = calloc(s->ndbs ? s->ndbs : 1, sizeof(*snap->dbs));
+    snap->strings = malloc(strings_size(s) + 1);
+    if (snap->dbs == NULL || snap->strings == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        snapshot_free(snap);
+        return NULL;
+    }
+    char *cursor = snap->strings;
+    for (size_t i = 0; i < s->ndbs; i++) {
+        const struct db_entry *e = &s->dbs[i];
+        snap->dbs[i].name = copy_string(&cursor, e->name);
+        snap->dbs[i].path = copy_string(&cursor, e->path);
+        snap->dbs[i].kind = e->kind;
+        snap->dbs[i].sample = e->sample;
+        snap->dbs[i].check = e->check;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return snap;
+}
+
+void snapshot_free(struct snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    free(snap->dbs);
+    free(snap->strings);
+    free(snap);
+}

@@ -1,0 +1,131 @@
+/*
+ * state.h: the snapshot, the only state shared between threads.
+ *
+ * The sampler and the checkers write into it under one mutex; the HTTP thread takes a deep
+ * copy (state_snapshot) and renders from that copy without holding anything. Nothing here does
+ * I/O, and the mutex is held only for copies.
+ */
+#ifndef SQLITE_AGENT_STATE_H
+#define SQLITE_AGENT_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "fileformat.h"
+
+enum sample_status {
+    SAMPLE_NONE = 0,   /* not sampled yet */
+    SAMPLE_OK,         /* file present, header valid */
+    SAMPLE_MISSING,    /* ENOENT/ENOTDIR: the database file does not exist */
+    SAMPLE_UNREADABLE, /* open, stat or read failed; errno in sample.err */
+    SAMPLE_BAD_HEADER, /* read, but the 100-byte header did not parse; result in db_result */
+};
+
+/* One database's last header sample: stat + pread of the database, -wal and -shm. */
+struct sample {
+    int64_t taken_ms; /* wall clock, Unix ms */
+    enum sample_status status;
+    int err;                   /* errno when SAMPLE_UNREADABLE */
+    uint64_t file_size;        /* database file size in bytes */
+    enum ff_result db_result;  /* header parse result */
+    struct ff_db_header db;    /* valid when status == SAMPLE_OK */
+    bool wal_present;          /* a -wal file exists */
+    uint64_t wal_size;         /* its size; 0 when absent */
+    enum ff_result wal_result; /* header parse result, when wal_present */
+    struct ff_wal_header wal;  /* valid when wal_result is FF_OK */
+    bool shm_present;          /* a -shm file exists */
+    enum ff_result walindex_result; /* after retries, when shm_present */
+    struct ff_walindex walindex;    /* valid when walindex_result is FF_OK */
+};
+
+enum check_result {
+    CHECK_RESULT_OK = 0,   /* completed, every row "ok" */
+    CHECK_RESULT_MALFORMED, /* SQLITE_CORRUPT/NOTADB, or problem rows */
+    CHECK_RESULT_BUSY,      /* SQLITE_BUSY/LOCKED: could not run */
+    CHECK_RESULT_TIMEOUT,   /* aborted at check_timeout */
+    CHECK_RESULT_ERROR,     /* I/O error, permission, missing file...: could not run */
+};
+#define CHECK_RESULT_COUNT 5
+
+/* "ok", "malformed", "busy", "timeout", "error" */
+const char *state_check_result_str(enum check_result r);
+
+/* What one check run produced, as the checker reports it. */
+struct check_outcome {
+    enum check_kind kind;
+    enum check_result result;
+    uint32_t problems;     /* problem rows, when result is ok or malformed */
+    double duration_s;     /* wall time of the run */
+    int64_t finished_ms;   /* wall clock, Unix ms */
+};
+
+/* Per-database check history. "Completed" means ok or malformed. */
+struct check_state {
+    bool completed_once;      /* some run has completed */
+    bool malformed;           /* the last completed run found corruption */
+    enum check_kind last_kind;
+    enum check_result last_result;
+    uint32_t problems;        /* rows from the last completed run */
+    double duration_s;        /* of the last run, completed or not */
+    int64_t last_success_ms;  /* end of the last completed run; 0 = never */
+    uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
+    bool running;             /* a run is in progress now */
+};
+
+struct db_snapshot {
+    const char *name; /* owned by the snapshot */
+    const char *path;
+    enum check_kind kind;  /* configured check kind */
+    struct sample sample;
+    struct check_state check;
+};
+
+/* The agent's own health. */
+struct agent_stats {
+    int64_t start_ms;
+    uint64_t sample_passes;        /* completed sampling passes */
+    double last_sample_pass_s;     /* wall time of the last pass */
+    uint64_t scrapes;              /* /metrics responses */
+    double last_render_s;          /* render time of the previous scrape */
+    bool last_reload_ok;
+    int64_t last_reload_ok_ms;     /* last successful (re)load */
+    uint64_t reloads[2];           /* [0] failed, [1] succeeded */
+};
+
+struct snapshot {
+    int64_t taken_ms;
+    struct agent_stats agent;
+    size_t ndbs;
+    struct db_snapshot *dbs;
+    char *strings; /* one block for every name and path */
+};
+
+struct state;
+
+struct state *state_new(int64_t start_ms);
+void state_free(struct state *s);
+
+/* Replaces the database list with cfg's (same order, index i = cfg->dbs[i]). History of a
+ * database whose name and path both stay is carried over; others start empty, and databases
+ * gone from the config disappear from the snapshot. Call with no sampler or checker running. */
+int state_configure(struct state *s, const struct config *cfg);
+
+void state_put_sample(struct state *s, size_t idx, const struct sample *sm);
+void state_sample_pass_done(struct state *s, double seconds);
+
+/* Marks a run as started (check_state.running). */
+void state_check_begin(struct state *s, size_t idx);
+/* Records a finished run. Returns the malformed flag from before this run, so the caller can
+ * log transitions only. */
+bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
+
+void state_scrape_done(struct state *s, double render_seconds);
+void state_reload_done(struct state *s, bool ok, int64_t now_ms);
+
+/* A deep copy, or NULL when out of memory. Free with snapshot_free(). */
+struct snapshot *state_snapshot(struct state *s, int64_t now_ms);
+void snapshot_free(struct snapshot *snap);
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef SQLITE_AGENT_VERSION_H
+#define SQLITE_AGENT_VERSION_H
+#define SQLITE_AGENT_VERSION "0.1.0"
+#endif
