@@ -29,6 +29,16 @@ struct db_config {
     int64_t check_timeout_ms;
 };
 
+/* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
+struct alertmanager_config {
+    size_t nurls;
+    char **urls;                /* base URLs, e.g. http://127.0.0.1:9093 */
+    int64_t resend_interval_ms; /* firing alerts are posted again this often */
+    int64_t timeout_ms;         /* per POST */
+    char *runbook_url;          /* base of runbook_url annotations; "#anchor" is appended */
+    char *external_url;         /* generatorURL: how humans reach this agent */
+};
+
 struct config {
     char *file;        /* the file it was loaded from */
     char *listen;      /* as written, e.g. "127.0.0.1:10150" or "[::1]:10150" */
@@ -41,6 +51,7 @@ struct config {
     enum log_level log_level;
     size_t ndbs;
     struct db_config *dbs; /* in file order */
+    struct alertmanager_config am;
 };
 
 /* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL

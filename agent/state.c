@@ -186,6 +186,13 @@ void state_reload_done(struct state *s, bool ok, int64_t now_ms)
     pthread_mutex_unlock(&s->lock);
 }
 
+void state_alert_post_done(struct state *s, bool ok)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.alert_posts[ok ? 1 : 0]++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Bytes needed for every name and path, with their terminators. Called with the lock held. */
 static size_t strings_size(const struct state *s)
 {

@@ -92,6 +92,7 @@ struct agent_stats {
     bool last_reload_ok;
     int64_t last_reload_ok_ms;     /* last successful (re)load */
     uint64_t reloads[2];           /* [0] failed, [1] succeeded */
+    uint64_t alert_posts[2];       /* posts to Alertmanager: [0] failed, [1] succeeded */
 };
 
 struct snapshot {
@@ -123,6 +124,7 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
 
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
+void state_alert_post_done(struct state *s, bool ok);
 
 /* A deep copy, or NULL when out of memory. Free with snapshot_free(). */
 struct snapshot *state_snapshot(struct state *s, int64_t now_ms);

@@ -1,0 +1,266 @@
+/*
+ * alertpush.c: evaluate the agent's own alerts every second, post changes at once and
+ * everything firing every resend interval, with libcurl.
+ */
+#include "alertpush.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+
+#define EVAL_INTERVAL_MS 1000
+/* endsAt is this many resend intervals ahead, so one lost post does not resolve an alert
+ * (Prometheus uses 4 as well: notifier resend delay x 4). */
+#define ENDS_AFTER_RESENDS 4
+/* Resolved alerts are posted again with each resend for this long, as Prometheus keeps them
+ * (resolvedRetention, 15m), so an Alertmanager that missed the first post still learns. */
+#define RESOLVED_KEEP_MS (15 * 60 * 1000)
+#define BODY_MAX (16u << 20)
+
+struct tracked {
+    bool active;
+    int64_t starts_ms;
+    int64_t resolved_ms; /* 0 while active or never resolved */
+};
+
+struct alertpush {
+    const struct config *cfg;
+    struct state *state;
+    struct alert_labels labels;
+    char *instance;
+    char *generator_url;
+    struct tracked *tracked; /* ndbs * ALERT_KIND_COUNT */
+    struct alert_event *events;
+    char **post_urls; /* urls + /api/v2/alerts */
+    int64_t next_resend_ms;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_bool stop;
+};
+
+static char *join(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+
+    if (s != NULL) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb + 1);
+    }
+    return s;
+}
+
+struct alertpush *alertpush_new(const struct config *cfg, struct state *st, const char *instance)
+{
+    const struct alertmanager_config *am = &cfg->am;
+    struct alertpush *ap;
+    pthread_condattr_t attr;
+
+    if (am->nurls == 0)
+        return NULL;
+    ap = calloc(1, sizeof(*ap));
+    if (ap == NULL)
+        return NULL;
+    ap->cfg = cfg;
+    ap->state = st;
+    pthread_mutex_init(&ap->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ap->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&ap->stop, false);
+    ap->instance = strdup(instance);
+    ap->generator_url = am->external_url ? strdup(am->external_url) : join("http://", instance);
+    size_t n = cfg->ndbs ? cfg->ndbs : 1;
+    ap->tracked = calloc(n * ALERT_KIND_COUNT, sizeof(*ap->tracked));
+    ap->events = calloc(n * ALERT_KIND_COUNT, sizeof(*ap->events));
+    ap->post_urls = calloc(am->nurls, sizeof(*ap->post_urls));
+    if (ap->instance == NULL || ap->generator_url == NULL || ap->tracked == NULL ||
+        ap->events == NULL || ap->post_urls == NULL) {
+        alertpush_free(ap);
+        return NULL;
+    }
+    for (size_t i = 0; i < am->nurls; i++) {
+        const char *base = am->urls[i];
+        size_t len = strlen(base);
+        ap->post_urls[i] = join(base, len > 0 && base[len - 1] == '/' ? "api/v2/alerts"
+                                                                       : "/api/v2/alerts");
+        if (ap->post_urls[i] == NULL) {
+            alertpush_free(ap);
+            return NULL;
+        }
+    }
+    ap->labels.instance = ap->instance;
+    ap->labels.generator_url = ap->generator_url;
+    ap->labels.runbook_url = am->runbook_url;
+    return ap;
+}
+
+void alertpush_free(struct alertpush *ap)
+{
+    if (ap == NULL)
+        return;
+    for (size_t i = 0; ap->post_urls != NULL && i < ap->cfg->am.nurls; i++)
+        free(ap->post_urls[i]);
+    free(ap->post_urls);
+    free(ap->events);
+    free(ap->tracked);
+    free(ap->generator_url);
+    free(ap->instance);
+    pthread_cond_destroy(&ap->wake);
+    pthread_mutex_destroy(&ap->lock);
+    free(ap);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* POSTs body to one Alertmanager. Returns 0 on a 2xx answer. */
+static int post_one(struct alertpush *ap, const char *url, const struct buf *body)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char err[CURL_ERROR_SIZE] = "";
+    long status = 0;
+    int rc = -1;
+
+    if (c == NULL)
+        return -1;
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ap->cfg->am.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (cc == CURLE_OK && status >= 200 && status < 300) {
+        rc = 0;
+    } else {
+        char code[16];
+        snprintf(code, sizeof(code), "%ld", status);
+        log_warn("cannot post alerts to Alertmanager", "url", url, "status", code, "error",
+                 err[0] ? err : curl_easy_strerror(cc), NULL);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+/*
+ * Updates the tracked alerts from snap and collects what to post: with resend, everything
+ * firing and recently resolved; otherwise only what changed since the last evaluation.
+ */
+static size_t collect(struct alertpush *ap, const struct snapshot *snap, int64_t now,
+                      bool resend)
+{
+    const struct config *cfg = ap->cfg;
+    int64_t ends = now + ENDS_AFTER_RESENDS * cfg->am.resend_interval_ms;
+    size_t n = 0;
+
+    for (size_t i = 0; i < snap->ndbs && i < cfg->ndbs; i++) {
+        for (int k = 0; k < ALERT_KIND_COUNT; k++) {
+            struct tracked *t = &ap->tracked[i * ALERT_KIND_COUNT + (size_t)k];
+            bool on = alerts_active((enum alert_kind)k, &snap->dbs[i], &cfg->dbs[i],
+                                    snap->agent.start_ms, now);
+            bool changed = on != t->active;
+            if (on && !t->active) {
+                t->starts_ms = now;
+                t->resolved_ms = 0;
+            } else if (!on && t->active) {
+                t->resolved_ms = now;
+            }
+            t->active = on;
+            bool recent = t->resolved_ms != 0 && now - t->resolved_ms < RESOLVED_KEEP_MS;
+            if (!(changed || (resend && (on || recent))))
+                continue;
+            ap->events[n++] = (struct alert_event){
+                .kind = (enum alert_kind)k,
+                .db = &snap->dbs[i],
+                .starts_ms = t->starts_ms,
+                .ends_ms = on ? ends : t->resolved_ms,
+            };
+        }
+    }
+    return n;
+}
+
+static void evaluate(struct alertpush *ap)
+{
+    int64_t now = clock_wall_ms();
+    int64_t mono = clock_mono_ms();
+    struct snapshot *snap = state_snapshot(ap->state, now);
+    bool resend = mono >= ap->next_resend_ms;
+    struct buf body;
+
+    if (snap == NULL)
+        return;
+    if (resend)
+        ap->next_resend_ms = mono + ap->cfg->am.resend_interval_ms;
+    size_t n = collect(ap, snap, now, resend);
+    if (n > 0) {
+        buf_init(&body, BODY_MAX);
+        if (alerts_render_json(ap->events, n, &ap->labels, &body) == 0) {
+            for (size_t i = 0; i < ap->cfg->am.nurls && !atomic_load(&ap->stop); i++)
+                state_alert_post_done(ap->state, post_one(ap, ap->post_urls[i], &body) == 0);
+        }
+        buf_free(&body);
+    }
+    snapshot_free(snap);
+}
+
+static void *alertpush_main(void *arg)
+{
+    struct alertpush *ap = arg;
+
+    while (!atomic_load(&ap->stop)) {
+        evaluate(ap);
+        struct timespec until = clock_mono_after(EVAL_INTERVAL_MS);
+        pthread_mutex_lock(&ap->lock);
+        if (!atomic_load(&ap->stop))
+            pthread_cond_timedwait(&ap->wake, &ap->lock, &until);
+        pthread_mutex_unlock(&ap->lock);
+    }
+    return NULL;
+}
+
+int alertpush_start(struct alertpush *ap)
+{
+    int rc = pthread_create(&ap->thread, NULL, alertpush_main, ap);
+
+    if (rc != 0) {
+        log_error("cannot start the alert thread", "error", strerror(rc), NULL);
+        return -1;
+    }
+    ap->started = true;
+    return 0;
+}
+
+void alertpush_stop(struct alertpush *ap)
+{
+    if (ap == NULL || !ap->started)
+        return;
+    pthread_mutex_lock(&ap->lock);
+    atomic_store(&ap->stop, true);
+    pthread_cond_broadcast(&ap->wake);
+    pthread_mutex_unlock(&ap->lock);
+    pthread_join(ap->thread, NULL);
+    ap->started = false;
+}

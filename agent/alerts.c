@@ -1,0 +1,138 @@
+/*
+ * alerts.c: which of the agent's own alerts hold, and their JSON for Alertmanager.
+ */
+#include "alerts.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct alert_def {
+    const char *name;
+    const char *severity;
+    const char *anchor; /* section of docs/runbook.md */
+    const char *summary;
+};
+
+static const struct alert_def defs[ALERT_KIND_COUNT] = {
+    [ALERT_MALFORMED] = {"SQLiteDatabaseMalformed", "critical", "sqlitedatabasemalformed",
+                         "SQLite database image is malformed"},
+    [ALERT_DOWN] = {"SQLiteDatabaseDown", "critical", "sqlitedatabasedown",
+                    "SQLite database file is missing or unreadable"},
+    [ALERT_CHECK_STALLED] = {"SQLiteCheckNotCompleting", "warning", "sqlitechecknotcompleting",
+                             "SQLite integrity checks are not completing"},
+};
+
+const char *alerts_name(enum alert_kind k)
+{
+    return defs[k].name;
+}
+
+const char *alerts_severity(enum alert_kind k)
+{
+    return defs[k].severity;
+}
+
+static bool check_stalled(const struct db_snapshot *d, const struct db_config *db,
+                          int64_t start_ms, int64_t now_ms)
+{
+    if (db->check == CHECK_OFF)
+        return false;
+    int64_t since = d->check.completed_once ? d->check.last_success_ms : start_ms;
+    int64_t limit = ALERTS_STALLED_INTERVALS * db->check_interval_ms + db->check_timeout_ms;
+    return now_ms - since > limit;
+}
+
+bool alerts_active(enum alert_kind k, const struct db_snapshot *d, const struct db_config *db,
+                   int64_t start_ms, int64_t now_ms)
+{
+    switch (k) {
+    case ALERT_MALFORMED:
+        return d->check.malformed;
+    case ALERT_DOWN:
+        /* Not before the first sample: an agent just started knows nothing yet. */
+        return d->sample.status != SAMPLE_NONE && d->sample.status != SAMPLE_OK;
+    case ALERT_CHECK_STALLED:
+        return check_stalled(d, db, start_ms, now_ms);
+    }
+    return false;
+}
+
+void alerts_format_time(int64_t ms, char *out, size_t len)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[24];
+
+    gmtime_r(&sec, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+/* A JSON string literal (RFC 8259, 7): quote, backslash and control characters escaped. */
+static int json_string(struct buf *out, const char *s)
+{
+    buf_puts(out, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_printf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            buf_printf(out, "\\u%04x", *p);
+        else
+            buf_append(out, p, 1);
+    }
+    return buf_puts(out, "\"");
+}
+
+static void json_pair(struct buf *out, const char *key, const char *value, bool first)
+{
+    if (!first)
+        buf_puts(out, ",");
+    json_string(out, key);
+    buf_puts(out, ":");
+    json_string(out, value);
+}
+
+static void render_one(const struct alert_event *e, const struct alert_labels *l,
+                       struct buf *out)
+{
+    const struct alert_def *def = &defs[e->kind];
+    char starts[32], ends[32], url[1024], desc[8192];
+
+    alerts_format_time(e->starts_ms, starts, sizeof(starts));
+    alerts_format_time(e->ends_ms, ends, sizeof(ends));
+    snprintf(url, sizeof(url), "%s#%s", l->runbook_url, def->anchor);
+    snprintf(desc, sizeof(desc), "%s: database %s at %s, reported by sqlite-agent on %s.",
+             def->summary, e->db->name, e->db->path, l->instance);
+
+    buf_puts(out, "{\"labels\":{");
+    json_pair(out, "alertname", def->name, true);
+    json_pair(out, "severity", def->severity, false);
+    json_pair(out, "db", e->db->name, false);
+    json_pair(out, "path", e->db->path, false);
+    json_pair(out, "instance", l->instance, false);
+    /* Tells these apart from the same alert arriving through Prometheus rules. */
+    json_pair(out, "source", "sqlite-agent", false);
+    buf_puts(out, "},\"annotations\":{");
+    json_pair(out, "summary", def->summary, true);
+    json_pair(out, "description", desc, false);
+    json_pair(out, "runbook_url", url, false);
+    buf_puts(out, "}");
+    json_pair(out, "startsAt", starts, false);
+    json_pair(out, "endsAt", ends, false);
+    json_pair(out, "generatorURL", l->generator_url, false);
+    buf_puts(out, "}");
+}
+
+int alerts_render_json(const struct alert_event *ev, size_t n, const struct alert_labels *l,
+                       struct buf *out)
+{
+    buf_puts(out, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_puts(out, ",");
+        render_one(&ev[i], l, out);
+    }
+    buf_puts(out, "]");
+    return out->failed ? -1 : 0;
+}

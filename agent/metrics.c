@@ -1,0 +1,667 @@
+/*
+ * metrics.c: snapshot -> Prometheus text exposition, format 0.0.4.
+ *
+ * A pure renderer: it reads the snapshot it is given and the clock value passed in, appends to
+ * a capped buffer, and keeps no state. Every family is written contiguously with one HELP and
+ * one TYPE line, and only when it has at least one series. A series whose value is unknown (not
+ * sampled yet, no WAL, wal-index unreadable...) is left out rather than printed as 0, so that
+ * "absent" and "zero" stay different things in PromQL. docs/metrics.md describes every family.
+ *
+ * Format reference: https://prometheus.io/docs/instrumenting/exposition_formats/ ("Text format
+ * details"): HELP escapes backslash and newline; label values escape backslash, double quote
+ * and newline; values are Go ParseFloat-compatible, with "+Inf", "-Inf" and "NaN".
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fileformat.h"
+
+/* U+FFFD REPLACEMENT CHARACTER, for bytes that are not UTF-8 */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
+
+enum value_kind { VALUE_U64, VALUE_MS, VALUE_DOUBLE };
+
+/* One sample value; VALUE_MS is a Unix time or duration in ms, printed as seconds. */
+struct value {
+    enum value_kind kind;
+    uint64_t u64;
+    int64_t ms;
+    double d;
+};
+
+/* What a per-database family getter returns for one database. */
+struct db_series {
+    struct value v;
+    const char *check; /* value of the "check" label, or NULL for none */
+};
+
+static struct value value_u64(uint64_t u)
+{
+    struct value v = {VALUE_U64, u, 0, 0.0};
+    return v;
+}
+
+static struct value value_ms(int64_t ms)
+{
+    struct value v = {VALUE_MS, 0, ms, 0.0};
+    return v;
+}
+
+static struct value value_double(double d)
+{
+    struct value v = {VALUE_DOUBLE, 0, 0, d};
+    return v;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (1..4), or 0 when p does not start one
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). Prometheus rejects the
+ * whole scrape when a label value is not valid UTF-8, and paths are arbitrary bytes. Reads stop
+ * at the first byte that does not fit, so a NUL terminator is never read past.
+ */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        if (c == 0xED)
+            hi = 0x9F; /* UTF-16 surrogates */
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        if (c == 0xF4)
+            hi = 0x8F; /* past U+10FFFF */
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4
+                                                                                           : 0;
+    }
+    return 0;
+}
+
+/*
+ * Appends s with the escapes a label value needs (\\, \", \n). Bytes that are not UTF-8 become
+ * U+FFFD, one per byte: one odd path must not make the whole scrape unparsable. Valid UTF-8,
+ * including other control characters, passes through unchanged.
+ */
+int metrics_escape_label(struct buf *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *run = p; /* start of the bytes not yet copied */
+
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        const char *esc = NULL;
+
+        if (*p == '\\')
+            esc = "\\\\";
+        else if (*p == '"')
+            esc = "\\\"";
+        else if (*p == '\n')
+            esc = "\\n";
+        else if (n == 0)
+            esc = UTF8_REPLACEMENT;
+        if (!esc) {
+            p += n;
+            continue;
+        }
+        buf_append(out, run, (size_t)(p - run));
+        buf_puts(out, esc);
+        p += n ? n : 1;
+        run = p;
+    }
+    buf_append(out, run, (size_t)(p - run));
+    return out->failed ? -1 : 0;
+}
+
+/* HELP text escapes only backslash and newline. */
+static void put_help_text(struct buf *out, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        if (*s != '\\' && *s != '\n')
+            continue;
+        buf_append(out, run, (size_t)(s - run));
+        buf_puts(out, *s == '\\' ? "\\\\" : "\\n");
+        run = s + 1;
+    }
+    buf_append(out, run, (size_t)(s - run));
+}
+
+static void put_family_header(struct buf *out, const char *name, const char *type,
+                              const char *help)
+{
+    buf_printf(out, "# HELP %s ", name);
+    put_help_text(out, help);
+    buf_printf(out, "\n# TYPE %s %s\n", name, type);
+}
+
+/*
+ * The shortest of %.15g..%.17g that reads back as the same double: %.17g always does, the
+ * shorter forms keep 0.1 from printing as 0.10000000000000001. printf and strtod both follow
+ * LC_NUMERIC, so the round trip is checked in the process's own locale and the decimal
+ * separator is then rewritten to '.'. %g does no digit grouping, so besides digits, sign and
+ * exponent the separator is the only thing a locale can change.
+ */
+static void put_double(struct buf *out, double d)
+{
+    char raw[64], fixed[64];
+    size_t i, j = 0;
+    int prec;
+
+    if (isnan(d)) {
+        buf_puts(out, "NaN");
+        return;
+    }
+    if (isinf(d)) {
+        buf_puts(out, d > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    for (prec = 15; prec <= 17; prec++) {
+        snprintf(raw, sizeof raw, "%.*g", prec, d);
+        if (strtod(raw, NULL) == d)
+            break;
+    }
+    for (i = 0; raw[i] && j + 1 < sizeof fixed; i++) {
+        char c = raw[i];
+
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e') {
+            fixed[j++] = c;
+        } else if (j == 0 || fixed[j - 1] != '.') {
+            fixed[j++] = '.'; /* the separator, possibly several bytes long */
+        }
+    }
+    fixed[j] = '\0';
+    buf_puts(out, fixed);
+}
+
+/* Milliseconds as seconds, exactly: 1700000000123 -> "1700000000.123", 1500 -> "1.5". */
+static void put_ms_as_seconds(struct buf *out, int64_t ms)
+{
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    uint64_t frac = a % 1000;
+    int width = 3;
+
+    if (frac == 0) {
+        buf_printf(out, "%s%" PRIu64, ms < 0 ? "-" : "", a / 1000);
+        return;
+    }
+    while (frac % 10 == 0) {
+        frac /= 10;
+        width--;
+    }
+    buf_printf(out, "%s%" PRIu64 ".%0*" PRIu64, ms < 0 ? "-" : "", a / 1000, width, frac);
+}
+
+static void put_value(struct buf *out, const struct value *v)
+{
+    switch (v->kind) {
+    case VALUE_U64:
+        buf_printf(out, "%" PRIu64, v->u64);
+        break;
+    case VALUE_MS:
+        put_ms_as_seconds(out, v->ms);
+        break;
+    case VALUE_DOUBLE:
+        put_double(out, v->d);
+        break;
+    }
+}
+
+/* name{db="..",path=".."[,check=".."][,result=".."]} value */
+static void put_db_series(struct buf *out, const char *name, const struct db_snapshot *d,
+                          const char *check, const char *result, const struct value *v)
+{
+    buf_printf(out, "%s{db=\"", name);
+    metrics_escape_label(out, d->name);
+    buf_puts(out, "\",path=\"");
+    metrics_escape_label(out, d->path);
+    if (check) {
+        buf_puts(out, "\",check=\"");
+        metrics_escape_label(out, check);
+    }
+    if (result) {
+        buf_puts(out, "\",result=\"");
+        metrics_escape_label(out, result);
+    }
+    buf_puts(out, "\"} ");
+    put_value(out, v);
+    buf_puts(out, "\n");
+}
+
+/* An agent family with one unlabelled series. */
+static void put_agent_family(struct buf *out, const char *name, const char *type,
+                             const char *help, struct value v)
+{
+    put_family_header(out, name, type, help);
+    buf_printf(out, "%s ", name);
+    put_value(out, &v);
+    buf_puts(out, "\n");
+}
+
+static void put_agent(struct buf *out, const struct snapshot *snap, const struct build_info *bi)
+{
+    const struct agent_stats *a = &snap->agent;
+    static const char *const reload_result[2] = {"failure", "success"};
+    int i;
+
+    put_family_header(out, "sqlite_agent_build_info", "gauge",
+                      "Always 1; the labels carry the agent version and the SQLite library "
+                      "version it runs with (used by the checker only).");
+    buf_puts(out, "sqlite_agent_build_info{version=\"");
+    metrics_escape_label(out, bi ? bi->version : NULL);
+    buf_puts(out, "\",sqlite_version=\"");
+    metrics_escape_label(out, bi ? bi->sqlite_version : NULL);
+    buf_puts(out, "\"} 1\n");
+
+    put_agent_family(out, "sqlite_agent_start_time_seconds", "gauge",
+                     "Unix time the agent started.", value_ms(a->start_ms));
+    put_agent_family(out, "sqlite_agent_databases", "gauge",
+                     "Databases in the configuration now loaded.", value_u64(snap->ndbs));
+    if (a->sample_passes > 0)
+        put_agent_family(out, "sqlite_agent_sample_pass_duration_seconds", "gauge",
+                         "Wall time of the last completed sampling pass over all databases.",
+                         value_double(a->last_sample_pass_s));
+    put_agent_family(out, "sqlite_agent_sample_passes_total", "counter",
+                     "Completed sampling passes.", value_u64(a->sample_passes));
+    put_agent_family(out, "sqlite_agent_scrapes_total", "counter",
+                     "Metrics responses served, not counting this one.", value_u64(a->scrapes));
+    if (a->scrapes > 0)
+        put_agent_family(out, "sqlite_agent_metrics_render_duration_seconds", "gauge",
+                         "Time taken to render the previous metrics response.",
+                         value_double(a->last_render_s));
+    put_agent_family(out, "sqlite_agent_config_last_reload_successful", "gauge",
+                     "1 when the last configuration load or reload succeeded, else 0.",
+                     value_u64(a->last_reload_ok));
+    if (a->last_reload_ok_ms != 0)
+        put_agent_family(out, "sqlite_agent_config_last_reload_success_timestamp_seconds",
+                         "gauge", "Unix time of the last successful configuration load.",
+                         value_ms(a->last_reload_ok_ms));
+    put_family_header(out, "sqlite_agent_config_reloads_total", "counter",
+                      "Configuration reloads by result; the initial load is not counted.");
+    for (i = 1; i >= 0; i--)
+        buf_printf(out, "sqlite_agent_config_reloads_total{result=\"%s\"} %" PRIu64 "\n",
+                   reload_result[i], a->reloads[i]);
+}
+
+/* ---- Per-database families ---------------------------------------------------------------
+ * Each getter decides whether its series exists for one database and fills in the value. */
+
+/* The database file was opened and its first 100 bytes read. */
+static bool sample_file_read(const struct sample *s)
+{
+    return s->status == SAMPLE_OK || s->status == SAMPLE_BAD_HEADER;
+}
+
+static bool sample_header_ok(const struct sample *s)
+{
+    return s->status == SAMPLE_OK;
+}
+
+/* The -wal file has a header to judge. Like the -shm flags below, trusted only once a sample
+ * has been taken at all; the sampler sets them per pass. */
+static bool sample_wal_read(const struct sample *s)
+{
+    return s->status != SAMPLE_NONE && s->wal_present && s->wal_size > 0;
+}
+
+static bool sample_walindex_ok(const struct sample *s)
+{
+    return s->status != SAMPLE_NONE && s->shm_present && s->walindex_result == FF_OK;
+}
+
+static bool check_any_run(const struct check_state *c)
+{
+    int k, r;
+
+    for (k = 0; k < CHECK_KIND_COUNT; k++)
+        for (r = 0; r < CHECK_RESULT_COUNT; r++)
+            if (c->runs[k][r] != 0)
+                return true;
+    return false;
+}
+
+static bool get_up(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.status == SAMPLE_OK);
+    return true;
+}
+
+static bool get_last_sample(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_ms(d->sample.taken_ms);
+    return d->sample.status != SAMPLE_NONE;
+}
+
+static bool get_sample_age(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    o->v = value_ms(now_ms - d->sample.taken_ms);
+    return d->sample.status != SAMPLE_NONE;
+}
+
+static bool get_header_valid(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.status == SAMPLE_OK);
+    return sample_file_read(&d->sample);
+}
+
+static bool get_file_size(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.file_size);
+    return sample_file_read(&d->sample);
+}
+
+static bool get_page_size(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.page_size);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_pages(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    if (!sample_header_ok(&d->sample))
+        return false;
+    o->v = value_u64(fileformat_db_pages(&d->sample.db, d->sample.file_size));
+    return true;
+}
+
+static bool get_freelist(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.freelist_pages);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_change_counter(const struct db_snapshot *d, int64_t now_ms,
+                               struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.change_counter);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_user_version(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.user_version);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_application_id(const struct db_snapshot *d, int64_t now_ms,
+                               struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.application_id);
+    return sample_header_ok(&d->sample);
+}
+
+/* fileformat2, 1.3.14: offset 96 is current only while offset 92 equals the change counter. */
+static bool get_writer_version(const struct db_snapshot *d, int64_t now_ms,
+                               struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.sqlite_version);
+    return sample_header_ok(&d->sample) && d->sample.db.version_valid;
+}
+
+/* fileformat2, 1.3.3: read version 2 at offset 19 means WAL. */
+static bool get_wal_mode(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.db.read_version == 2);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_wal_size(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.wal_present ? d->sample.wal_size : 0);
+    return sample_header_ok(&d->sample);
+}
+
+static bool get_wal_header_valid(const struct db_snapshot *d, int64_t now_ms,
+                                 struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.wal_result == FF_OK);
+    return sample_wal_read(&d->sample);
+}
+
+static bool get_wal_ckpt_seq(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.wal.checkpoint_seq);
+    return sample_wal_read(&d->sample) && d->sample.wal_result == FF_OK;
+}
+
+static bool get_walindex_valid(const struct db_snapshot *d, int64_t now_ms,
+                               struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.walindex_result == FF_OK);
+    return d->sample.status != SAMPLE_NONE && d->sample.shm_present;
+}
+
+static bool get_wal_frames(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.walindex.mx_frame);
+    return sample_walindex_ok(&d->sample);
+}
+
+/*
+ * mxFrame - nBackfill. The header copies are checked against each other, but the checkpoint
+ * info after them is read in the same pread without the WAL locks, so a checkpoint or WAL
+ * restart racing the read can leave nBackfill past mxFrame; that reads as "nothing to
+ * backfill", not as a huge unsigned difference.
+ */
+static bool get_ckpt_lag(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    const struct ff_walindex *w = &d->sample.walindex;
+
+    (void)now_ms;
+    o->v = value_u64(w->mx_frame > w->n_backfill ? w->mx_frame - w->n_backfill : 0);
+    return sample_walindex_ok(&d->sample);
+}
+
+static bool get_malformed(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.malformed);
+    return true;
+}
+
+static bool get_check_running(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.running);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF;
+}
+
+static bool get_check_errors(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.problems);
+    o->check = config_check_kind_str(d->check.last_kind);
+    return d->check.completed_once;
+}
+
+static bool get_check_duration(const struct db_snapshot *d, int64_t now_ms,
+                               struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_double(d->check.duration_s);
+    o->check = config_check_kind_str(d->check.last_kind);
+    return check_any_run(&d->check);
+}
+
+static bool get_check_success(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_ms(d->check.last_success_ms);
+    o->check = config_check_kind_str(d->check.last_kind);
+    return d->check.completed_once;
+}
+
+struct db_family {
+    const char *name;
+    const char *type;
+    const char *help;
+    bool (*get)(const struct db_snapshot *d, int64_t now_ms, struct db_series *o);
+};
+
+/* Output order is table order. sqlite_check_runs_total, with several series per database,
+ * follows the table (put_check_runs). */
+static const struct db_family db_families[] = {
+    {"sqlite_up", "gauge",
+     "1 when the last sample read the database file and its header is a valid SQLite header; "
+     "0 when not sampled yet, missing, unreadable or not a database.",
+     get_up},
+    {"sqlite_last_sample_timestamp_seconds", "gauge", "Unix time of the last header sample.",
+     get_last_sample},
+    {"sqlite_sample_age_seconds", "gauge",
+     "Seconds since the last header sample, at render time.", get_sample_age},
+    {"sqlite_database_header_valid", "gauge",
+     "1 when the first 100 bytes of the file are a valid SQLite header, 0 when the file was "
+     "read but they are not.",
+     get_header_valid},
+    {"sqlite_database_size_bytes", "gauge", "Size of the database file.", get_file_size},
+    {"sqlite_page_size_bytes", "gauge", "Page size from the database header (offset 16).",
+     get_page_size},
+    {"sqlite_database_pages", "gauge",
+     "Database size in pages as SQLite computes it: the header count (offset 28) when "
+     "current, else file size / page size. Pages still only in the WAL are not included.",
+     get_pages},
+    {"sqlite_freelist_pages", "gauge", "Unused pages on the freelist (header offset 36).",
+     get_freelist},
+    {"sqlite_database_change_sequence", "gauge",
+     "File change counter (header offset 24). In WAL mode SQLite does not bump it on every "
+     "commit.",
+     get_change_counter},
+    {"sqlite_database_user_version", "gauge", "PRAGMA user_version (header offset 60).",
+     get_user_version},
+    {"sqlite_database_application_id", "gauge", "PRAGMA application_id (header offset 68).",
+     get_application_id},
+    {"sqlite_last_writer_version_number", "gauge",
+     "SQLITE_VERSION_NUMBER of the library that last bumped the change counter (header offset "
+     "96), shown only while offset 92 matches the change counter. In WAL mode SQLite bumps the "
+     "change counter on schema and journal-mode changes, not every commit, so this names the "
+     "last library that changed the schema/mode, not every writer.",
+     get_writer_version},
+    {"sqlite_wal_mode", "gauge", "1 when the header says WAL mode (read version 2), else 0.",
+     get_wal_mode},
+    {"sqlite_wal_size_bytes", "gauge", "Size of the -wal file; 0 when there is none.",
+     get_wal_size},
+    {"sqlite_wal_header_valid", "gauge",
+     "1 when the non-empty -wal file starts with a valid WAL header (magic, version, page "
+     "size, checksum), else 0.",
+     get_wal_header_valid},
+    {"sqlite_wal_checkpoint_sequence", "gauge",
+     "Checkpoint sequence number from the WAL header; it changes each time the WAL restarts.",
+     get_wal_ckpt_seq},
+    {"sqlite_wal_index_valid", "gauge",
+     "1 when the -shm wal-index header was read consistently (copies equal, initialised, "
+     "checksum good), else 0.",
+     get_walindex_valid},
+    {"sqlite_wal_frames", "gauge", "Valid frames in the WAL (wal-index mxFrame).",
+     get_wal_frames},
+    {"sqlite_wal_checkpoint_lag_frames", "gauge",
+     "WAL frames not yet copied back into the database (mxFrame - nBackfill, at least 0).",
+     get_ckpt_lag},
+    {"sqlite_database_malformed", "gauge",
+     "1 when the last completed integrity or quick check found corruption, else 0.",
+     get_malformed},
+    {"sqlite_check_running", "gauge", "1 while a check of the configured kind is running.",
+     get_check_running},
+    {"sqlite_check_errors", "gauge", "Problem rows reported by the last completed check.",
+     get_check_errors},
+    {"sqlite_check_duration_seconds", "gauge",
+     "Wall time of the last check run, completed or not.", get_check_duration},
+    {"sqlite_check_last_success_timestamp_seconds", "gauge",
+     "Unix time the last check completed (result ok or malformed).", get_check_success},
+};
+
+static void put_db_family(struct buf *out, const struct db_family *f,
+                          const struct snapshot *snap, int64_t now_ms)
+{
+    bool header = false;
+    size_t i;
+
+    for (i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        struct db_series o = {{VALUE_U64, 0, 0, 0.0}, NULL};
+
+        if (!f->get(d, now_ms, &o))
+            continue;
+        if (!header) {
+            put_family_header(out, f->name, f->type, f->help);
+            header = true;
+        }
+        put_db_series(out, f->name, d, o.check, NULL, &o.v);
+    }
+}
+
+/* Every result of the configured kind, zeros included, so rate() has a series from the first
+ * scrape; and every result of any other kind that has run (the configured kind changed). */
+static void put_check_runs(struct buf *out, const struct snapshot *snap)
+{
+    static const char name[] = "sqlite_check_runs_total";
+    bool header = false;
+    size_t i;
+    int k, r;
+
+    for (i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+
+        for (k = 0; k < CHECK_KIND_COUNT; k++) {
+            bool show = k == (int)d->kind && d->kind != CHECK_OFF;
+
+            for (r = 0; r < CHECK_RESULT_COUNT; r++)
+                show = show || d->check.runs[k][r] != 0;
+            if (!show)
+                continue;
+            if (!header) {
+                put_family_header(out, name, "counter", "Check runs by kind and result.");
+                header = true;
+            }
+            for (r = 0; r < CHECK_RESULT_COUNT; r++) {
+                struct value v = value_u64(d->check.runs[k][r]);
+
+                put_db_series(out, name, d, config_check_kind_str((enum check_kind)k),
+                              state_check_result_str((enum check_result)r), &v);
+            }
+        }
+    }
+}
+
+int metrics_render(const struct snapshot *snap, const struct build_info *bi, int64_t now_ms,
+                   struct buf *out)
+{
+    size_t f;
+
+    put_agent(out, snap, bi);
+    for (f = 0; f < sizeof db_families / sizeof db_families[0]; f++)
+        put_db_family(out, &db_families[f], snap, now_ms);
+    put_check_runs(out, snap);
+    return out->failed ? -1 : 0;
+}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# test.sh: install what is missing, build, and run every test: Criterion unit tests, the
+# Prometheus rule tests, and the integration suite against the real binary; then all of it
+# again on an ASan+UBSan build.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+install_missing $RUNTIME_PKGS $TEST_PKGS
+
+jobs=$(nproc)
+run_suite() {
+    dir=$1
+    shift
+    echo "=== $dir: build" >&2
+    cmake -S . -B "$dir" -DWERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    echo "=== $dir: unit tests" >&2
+    ctest --test-dir "$dir" --output-on-failure
+    echo "=== $dir: integration tests" >&2
+    SQLITE_AGENT_BIN="$PWD/$dir/sqlite-agent" \
+        /usr/bin/python3 -m unittest discover -s tests/integration -t tests/integration
+}
+
+echo "=== alert rules" >&2
+tests/rules/run.sh
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=address,undefined
+echo "=== all tests passed" >&2

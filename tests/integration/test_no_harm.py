@@ -1,0 +1,176 @@
+"""The agent does no harm: monitored files unchanged byte for byte, no database created, and
+live writers using the recommended settings never see "database is locked" because of it."""
+
+import hashlib
+import multiprocessing
+import os
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+import unittest
+
+import fixtures as F
+import harness as H
+
+WRITERS = 4
+WRITE_SECONDS = float(os.environ.get("SQLITE_AGENT_IT_WRITE_SECONDS", "15"))
+RUNS = "sqlite_check_runs_total"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _writer(path, seconds, seed, out):
+    """One writer process: the settings recommended for concurrent writers (WAL,
+    synchronous=NORMAL, BEGIN IMMEDIATE, busy_timeout=5000). Reports (commits, errors)."""
+    rnd = random.Random(seed)
+    commits, errors = 0, []
+    con = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA busy_timeout=5000")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                for _ in range(20):
+                    con.execute("INSERT INTO t(v, n) VALUES (?, ?)",
+                                ("W%d-%s" % (seed, "x" * rnd.randrange(20, 300)),
+                                 rnd.randrange(1 << 30)))
+                if rnd.random() < 0.2:
+                    con.execute("DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() "
+                                "LIMIT 15)")
+                if rnd.random() < 0.2:
+                    con.execute("UPDATE t SET v = v || 'u' WHERE id % 97 = ?",
+                                (rnd.randrange(97),))
+                con.execute("COMMIT")
+                commits += 1
+            except sqlite3.Error as e:
+                errors.append("%s: %s" % (type(e).__name__, e))
+                try:
+                    con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+    finally:
+        con.close()
+    out.put((seed, commits, errors))
+
+
+class NoHarmTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="noharm-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_files_unchanged(self):
+        live = F.make_healthy_wal_live(self.dir, "wal-live.db")
+        wal_closed = F.make_healthy(self.dir, "wal-closed.db", wal=True)
+        rollback = F.make_healthy(self.dir, "rollback.db")
+        files = [live, live + "-wal", wal_closed, rollback]
+        before = {p: (sha256(p), os.path.getsize(p)) for p in files}
+        dbs = [dict(name="live", path=live, check="integrity"),
+               dict(name="walclosed", path=wal_closed, check="integrity"),
+               dict(name="rollback", path=rollback, check="quick")]
+        with H.Agent(dbs, {"check_interval": "200ms", "sample_interval": "100ms"}) as a:
+            for db in ("live", "walclosed", "rollback"):
+                a.wait_value(RUNS, dict(db=db, result="ok"), lambda v: v and v >= 3, 15)
+            a.stop()
+        after = {p: (sha256(p), os.path.getsize(p)) for p in files}
+        for p in files:
+            self.assertEqual(before[p], after[p], "%s changed" % p)
+        # a rollback database never gets a -wal, and no hot journal is left behind
+        self.assertFalse(os.path.exists(rollback + "-wal"))
+        self.assertFalse(os.path.exists(rollback + "-journal"))
+
+    def test_missing_database_not_created(self):
+        missing = os.path.join(self.dir, "missing.db")
+        in_missing_dir = os.path.join(self.dir, "no-such-dir", "x.db")
+        healthy = F.make_healthy(self.dir, "healthy.db")
+        dbs = [dict(name="missing", path=missing, check="quick"),
+               dict(name="nodir", path=in_missing_dir, check="integrity"),
+               dict(name="healthy", path=healthy, check="quick")]
+        with H.Agent(dbs, {"check_interval": "200ms", "sample_interval": "100ms"}) as a:
+            a.wait_value(RUNS, dict(db="healthy", result="ok"), lambda v: v and v >= 3, 15)
+            s = a.scrape()
+            self.assertEqual(H.value(s, "sqlite_up", db="missing"), 0)
+            self.assertEqual(H.value(s, "sqlite_up", db="nodir"), 0)
+            a.stop()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            self.assertFalse(os.path.exists(missing + suffix), missing + suffix)
+        self.assertFalse(os.path.exists(os.path.dirname(in_missing_dir)))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_files_created_by_root_agent_belong_to_db_owner(self):
+        # A root agent reading a WAL database may make SQLite create -wal/-shm (it does when
+        # they are missing). They must belong to the database's owner, or the application,
+        # running as that owner, could not open them read-write any more.
+        path = F.make_healthy(self.dir, "owned.db", wal=True)
+        nobody = 65534
+        os.chown(self.dir, nobody, nobody)
+        os.chown(path, nobody, nobody)
+        with H.Agent([dict(name="owned", path=path, check="quick")],
+                     {"check_interval": "200ms"}) as a:
+            a.wait_value(RUNS, dict(db="owned", result="ok"), lambda v: v and v >= 2, 15)
+            a.stop()
+        for name in os.listdir(self.dir):
+            st = os.stat(os.path.join(self.dir, name))
+            self.assertEqual((st.st_uid, st.st_gid), (nobody, nobody), name)
+
+    def test_concurrent_writers(self):
+        path = F.make_healthy(self.dir, "busy.db", wal=True)
+        with H.Agent([dict(name="busy", path=path, check="integrity")],
+                     {"check_interval": "200ms", "sample_interval": "100ms",
+                      "check_timeout": "30s"}) as a:
+            a.wait_value(RUNS, dict(db="busy", result="ok"), lambda v: v and v >= 1, 15)
+            ok_before = a.value(RUNS, db="busy", result="ok")
+            ctx = multiprocessing.get_context("fork")
+            q = ctx.Queue()
+            procs = [ctx.Process(target=_writer, args=(path, WRITE_SECONDS, i, q))
+                     for i in range(WRITERS)]
+            for p in procs:
+                p.start()
+            try:
+                bad = []
+                deadline = time.monotonic() + WRITE_SECONDS + 10
+                while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+                    s = a.scrape()
+                    if H.value(s, "sqlite_database_malformed", db="busy") != 0 or \
+                            H.value(s, RUNS, db="busy", result="malformed"):
+                        bad.append(H.select(s, RUNS, db="busy"))
+                    time.sleep(0.1)
+                results = [q.get(timeout=30) for _ in procs]
+            finally:
+                for p in procs:
+                    p.join(timeout=30)
+                    if p.is_alive():
+                        p.kill()
+            s = a.scrape()
+            a.stop()
+        self.assertEqual(bad, [], "the agent reported malformed during the writes")
+        self.assertEqual(H.value(s, "sqlite_database_malformed", db="busy"), 0)
+        self.assertEqual(H.value(s, RUNS, db="busy", result="malformed"), 0)
+        # the agent really checked during the writes
+        self.assertGreaterEqual(H.value(s, RUNS, db="busy", result="ok") - ok_before, 3,
+                                H.select(s, RUNS, db="busy"))
+        errors = [e for _, _, errs in results for e in errs]
+        locked = [e for e in errors if "locked" in e or "busy" in e.lower()]
+        self.assertEqual(locked, [], "writers saw lock errors: %r" % locked[:5])
+        self.assertEqual(errors, [])
+        commits = sum(c for _, c, _ in results)
+        self.assertGreater(commits, WRITERS * 10, "writers made too little progress")
+        con = sqlite3.connect(path)
+        try:
+            self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+        finally:
+            con.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
