@@ -42,7 +42,7 @@ struct ff_db_header {
     uint32_t version_valid_for; /* offset 92 */
     uint32_t sqlite_version;    /* SQLITE_VERSION_NUMBER of the last writer (offset 96) */
     /* True when offset 92 equals the change counter: only then are the in-header page count
-     * and the writer version at offset 96 current (fileformat2, 1.3.7 and 1.3.14). */
+     * and the writer version at offset 96 current (fileformat2, 1.3.7 and 1.3.16). */
     bool version_valid;
 };
 
@@ -72,8 +72,9 @@ struct ff_wal_header {
     bool checksum_valid; /* header checksum over bytes 0..23 matches bytes 24..31 */
 };
 
-/* FF_OK, FF_TRUNCATED, FF_BAD_MAGIC, FF_BAD_VALUE (page size), FF_BAD_CHECKSUM. On
- * FF_BAD_CHECKSUM every field of *out is still filled in. */
+/* FF_OK, FF_TRUNCATED, FF_BAD_MAGIC, FF_BAD_VALUE (page size, or a format version other than
+ * 3007000, which walIndexRecover refuses), FF_BAD_CHECKSUM. On FF_BAD_CHECKSUM and on a bad
+ * version every field of *out is still filled in. */
 enum ff_result fileformat_parse_wal_header(const unsigned char *buf, size_t len,
                                            struct ff_wal_header *out);
 
@@ -91,7 +92,7 @@ struct ff_walindex {
     uint32_t page_size; /* decoded from szPage as wal.c does */
     uint32_t mx_frame;  /* last valid frame in the WAL */
     uint32_t n_page;    /* database size in pages */
-    uint32_t salt1, salt2;
+    uint32_t salt1, salt2; /* big-endian: a byte copy of WAL header bytes 16..23 (walRestartHdr) */
     uint32_t n_backfill;           /* frames already copied back to the database */
     uint32_t n_backfill_attempted; /* frames a checkpoint attempted */
     uint32_t read_marks[5];

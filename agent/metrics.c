@@ -259,8 +259,8 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
     int i;
 
     put_family_header(out, "sqlite_agent_build_info", "gauge",
-                      "Always 1; the labels carry the agent version and the SQLite library "
-                      "version it runs with (used by the checker only).");
+                      "Always 1; the labels carry the agent version and the version of the "
+                      "SQLite library the checks run with.");
     buf_puts(out, "sqlite_agent_build_info{version=\"");
     metrics_escape_label(out, bi ? bi->version : NULL);
     buf_puts(out, "\",sqlite_version=\"");
@@ -288,10 +288,11 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
                      value_u64(a->last_reload_ok));
     if (a->last_reload_ok_ms != 0)
         put_agent_family(out, "sqlite_agent_config_last_reload_success_timestamp_seconds",
-                         "gauge", "Unix time of the last successful configuration load.",
+                         "gauge",
+                         "Unix time of the last successful configuration load or reload.",
                          value_ms(a->last_reload_ok_ms));
     put_family_header(out, "sqlite_agent_config_reloads_total", "counter",
-                      "Configuration reloads by result; the initial load is not counted.");
+                      "Configuration reloads by result.");
     for (i = 1; i >= 0; i--)
         buf_printf(out, "sqlite_agent_config_reloads_total{result=\"%s\"} %" PRIu64 "\n",
                    reload_result[i], a->reloads[i]);

@@ -19,13 +19,15 @@ The API, all of it:
 
     with Agent(databases, agent=None, text=None, user=None) as a:
         a.port, a.url, a.dir, a.config_path, a.stderr_path, a.proc
+        a.started_at              time.monotonic() just before the process was started
         a.scrape() -> samples     GET /metrics parsed (a.scrape_text() for the raw text)
         a.value(name, **labels) -> float or None, from a fresh scrape
         a.wait_value(name, labels, pred, timeout) -> samples once pred(value) (value may be None)
         a.get(path, method="GET", headers=None) -> (status, {lower-case header: value}, body)
         a.stderr() -> str         everything the agent logged so far
         a.reload(databases=None, agent=None, text=None)   rewrite the config, send SIGHUP
-        a.stop(timeout=5.0, expect=0) -> seconds it took  SIGTERM, wait, check the exit code
+        a.stop(timeout=5.0, expect=0, sig=SIGTERM) -> seconds it took
+                                  signal, wait, check the exit code (kill on timeout)
 
 Agent writes its config into a fresh temp dir (a.dir), starts the binary with stdout/stderr
 to files there, and waits (bounded) for /healthz; on failure the message carries the agent's
@@ -266,6 +268,7 @@ class Agent:
         if not os.access(BIN, os.X_OK):
             raise AssertionError("agent binary not found or not executable: %s "
                                  "(build it, or set SQLITE_AGENT_BIN)" % BIN)
+        self.started_at = time.monotonic()
         with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         _live.add(self)
@@ -285,21 +288,22 @@ class Agent:
                                      % (self.startup_timeout, self.stderr()))
             time.sleep(0.02)
 
-    def stop(self, timeout=5.0, expect=0):
-        """SIGTERM, then wait up to timeout. Returns the seconds it took; asserts the code."""
+    def stop(self, timeout=5.0, expect=0, sig=signal.SIGTERM):
+        """SIGTERM (or sig), then wait up to timeout. Returns the seconds it took; asserts the
+        exit code is expect (None: any)."""
         t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("agent still running %.1fs after SIGTERM; stderr:\n%s"
-                                 % (timeout, self.stderr()[-4000:]))
+            raise AssertionError("agent still running %.1fs after signal %d; stderr:\n%s"
+                                 % (timeout, sig, self.stderr()[-4000:]))
         took = time.monotonic() - t0
         if expect is not None and rc != expect:
-            raise AssertionError("agent exited with %d after SIGTERM, expected %d; stderr:\n%s"
-                                 % (rc, expect, self.stderr()[-4000:]))
+            raise AssertionError("agent exited with %d after signal %d, expected %d; stderr:\n%s"
+                                 % (rc, sig, expect, self.stderr()[-4000:]))
         return took
 
     def close(self):
