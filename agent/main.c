@@ -3,6 +3,7 @@
  * workers and the HTTP server, then wait for signals: SIGTERM/SIGINT stop, SIGHUP reloads.
  */
 #include <errno.h>
+#include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -12,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "alertpush.h"
 #include "checker.h"
 #include "clock.h"
 #include "config.h"
@@ -122,10 +124,12 @@ struct workers {
     struct fdguard *guards;
     struct sampler *sampler;
     struct checker *checker;
+    struct alertpush *alertpush; /* NULL without [alertmanager] */
 };
 
 static void workers_free(struct workers *w)
 {
+    alertpush_free(w->alertpush);
     checker_free(w->checker);
     /* After the checkers: the sampler closes its descriptors, and no connection is open. */
     sampler_free(w->sampler);
@@ -136,9 +140,22 @@ static void workers_free(struct workers *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* How this agent names itself in the alerts it posts: host:port, as a Prometheus target. */
+static void instance_name(const struct config *cfg, char *out, size_t len)
+{
+    char host[256];
+
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, len, "%s:%u", host, cfg->listen_port);
+}
+
 /* Takes ownership of cfg. */
 static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 {
+    char instance[300];
+
     memset(w, 0, sizeof(*w));
     w->cfg = cfg;
     w->guards = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*w->guards));
@@ -150,7 +167,10 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
         fdguard_init(&w->guards[i]);
     w->sampler = sampler_new(cfg, st, w->guards);
     w->checker = checker_new(cfg, st, w->guards);
-    if (w->sampler == NULL || w->checker == NULL || state_configure(st, cfg) != 0) {
+    instance_name(cfg, instance, sizeof(instance));
+    w->alertpush = alertpush_new(cfg, st, instance);
+    if (w->sampler == NULL || w->checker == NULL || (cfg->am.nurls > 0 && w->alertpush == NULL) ||
+        state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }
@@ -159,13 +179,14 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 
 static int workers_start(struct workers *w)
 {
-    if (sampler_start(w->sampler) != 0)
+    if (sampler_start(w->sampler) != 0 || checker_start(w->checker) != 0)
         return -1;
-    return checker_start(w->checker);
+    return w->alertpush ? alertpush_start(w->alertpush) : 0;
 }
 
 static void workers_stop(struct workers *w)
 {
+    alertpush_stop(w->alertpush);
     checker_stop(w->checker);
     sampler_stop(w->sampler);
 }
@@ -314,6 +335,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg->log_level);
     raise_fd_limit();
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};
     return o.once ? run_once(cfg, &bi) : run_daemon(cfg, o.config, &bi);

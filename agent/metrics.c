@@ -296,6 +296,12 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
     for (i = 1; i >= 0; i--)
         buf_printf(out, "sqlite_agent_config_reloads_total{result=\"%s\"} %" PRIu64 "\n",
                    reload_result[i], a->reloads[i]);
+    put_family_header(out, "sqlite_agent_alertmanager_posts_total", "counter",
+                      "Posts of the agent's own alerts to Alertmanager, by result; stays 0 "
+                      "without an [alertmanager] section.");
+    for (i = 1; i >= 0; i--)
+        buf_printf(out, "sqlite_agent_alertmanager_posts_total{result=\"%s\"} %" PRIu64 "\n",
+                   reload_result[i], a->alert_posts[i]);
 }
 
 /* ---- Per-database families ---------------------------------------------------------------

@@ -1,0 +1,80 @@
+/* Unit tests for the agent's own alerts: when each holds, and the JSON posted. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "alerts.h"
+
+struct active_case {
+    const char *what;
+    enum sample_status status;
+    bool completed_once;
+    bool malformed;
+    int64_t last_success_ms;
+    enum check_kind check;
+    int64_t now_ms;
+    bool expect[ALERT_KIND_COUNT];
+};
+
+/* check_interval 60 s, timeout 10 s: stalled after 3 * 60 + 10 = 190 s without a completed
+ * check; the agent started at t = 0. */
+Test(alerts, active_table)
+{
+    static const struct active_case cases[] = {
+        {"healthy", SAMPLE_OK, true, false, 100000, CHECK_QUICK, 200000, {false, false, false}},
+        {"malformed", SAMPLE_OK, true, true, 100000, CHECK_QUICK, 200000, {true, false, false}},
+        {"missing", SAMPLE_MISSING, false, false, 0, CHECK_QUICK, 1000, {false, true, false}},
+        {"unreadable", SAMPLE_UNREADABLE, false, false, 0, CHECK_QUICK, 1000,
+         {false, true, false}},
+        {"garbage header", SAMPLE_BAD_HEADER, true, true, 500, CHECK_QUICK, 1000,
+         {true, true, false}},
+        {"not sampled yet", SAMPLE_NONE, false, false, 0, CHECK_QUICK, 1000,
+         {false, false, false}},
+        {"never completed, young", SAMPLE_OK, false, false, 0, CHECK_QUICK, 190000,
+         {false, false, false}},
+        {"never completed, old", SAMPLE_OK, false, false, 0, CHECK_QUICK, 190001,
+         {false, false, true}},
+        {"stale success", SAMPLE_OK, true, false, 10000, CHECK_QUICK, 200001,
+         {false, false, true}},
+        {"fresh success", SAMPLE_OK, true, false, 10000, CHECK_QUICK, 200000,
+         {false, false, false}},
+        {"check off never stalls", SAMPLE_OK, false, false, 0, CHECK_OFF, 10000000,
+         {false, false, false}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct active_case *c = &cases[i];
+        struct db_snapshot d = {.name = "a", .path = "/a", .kind = c->check};
+        struct db_config db = {.name = "a", .path = "/a", .check = c->check,
+                               .check_interval_ms = 60000, .check_timeout_ms = 10000};
+        d.sample.status = c->status;
+        d.check.completed_once = c->completed_once;
+        d.check.malformed = c->malformed;
+        d.check.last_success_ms = c->last_success_ms;
+        for (int k = 0; k < ALERT_KIND_COUNT; k++)
+            cr_expect_eq(alerts_active((enum alert_kind)k, &d, &db, 0, c->now_ms), c->expect[k],
+                         "%s: %s", c->what, alerts_name((enum alert_kind)k));
+    }
+}
+
+Test(alerts, json_escapes_and_fields)
+{
+    struct db_snapshot d = {.name = "or\"ders", .path = "/srv/a\\b\n.db"};
+    struct alert_event ev = {ALERT_MALFORMED, &d, 1795617065641, 1795617305641};
+    struct alert_labels l = {"host:10150", "http://host:10150/", "https://x/runbook.md"};
+    struct buf out;
+    buf_init(&out, 1 << 16);
+    cr_assert_eq(alerts_render_json(&ev, 1, &l, &out), 0);
+    cr_expect(strstr(out.data, "\"alertname\":\"SQLiteDatabaseMalformed\"") != NULL);
+    cr_expect(strstr(out.data, "\"db\":\"or\\\"ders\"") != NULL);
+    cr_expect(strstr(out.data, "\"path\":\"/srv/a\\\\b\\u000a.db\"") != NULL);
+    cr_expect(strstr(out.data, "\"startsAt\":\"2026-11-25T14:31:05.641Z\"") != NULL);
+    cr_expect(strstr(out.data, "\"endsAt\":\"2026-11-25T14:35:05.641Z\"") != NULL);
+    cr_expect(strstr(out.data, "\"runbook_url\":\"https://x/runbook.md#sqlitedatabasemalformed\"")
+              != NULL);
+    cr_expect_eq(out.data[0], '[');
+    cr_expect_eq(out.data[out.len - 1], ']');
+    buf_free(&out);
+
+    buf_init(&out, 16);
+    cr_expect_eq(alerts_render_json(&ev, 1, &l, &out), -1, "cap must be enforced");
+    buf_free(&out);
+}
