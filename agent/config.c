@@ -20,7 +20,12 @@
  *   - inih reports only the first malformed line (its return value); with ini_allow_no_value a
  *     line without '=' reaches the handler instead, with its line number, so every one is
  *     reported. That holds only while the handler never returns 0 (ini.c skips no-value lines
- *     once an error is recorded), so config_handler always returns 1.
+ *     once an error is recorded), so config_handler always returns 1;
+ *   - with ini_allow_multiline (on by default) an indented line continues the previous key:
+ *     inih calls the handler again with that key and the line as its value (it does not
+ *     append), so "path = /srv/my" then "  data.db" would read as a duplicate "path". The
+ *     reader hands inih each line without its indentation, so inih never sees a continuation,
+ *     and multiline is off too; the handler names the indented line as one without '='.
  *
  * inih's options are process-wide globals; config_parse() sets them and puts them back. Not
  * thread-safe: load the configuration from one thread at a time (main, at start and on reload).
@@ -145,7 +150,7 @@ struct value_type {
     size_t size; /* bytes copied when a key falls back to another; 0: never falls back */
 };
 
-enum section_id { SECTION_AGENT, SECTION_DATABASE };
+enum section_id { SECTION_AGENT, SECTION_DATABASE, SECTION_ALERTMANAGER };
 
 struct config_key {
     enum section_id section;
@@ -399,17 +404,78 @@ out:
     return 0;
 }
 
+#define URLS_MAX 8
+
+static void urls_free(struct alertmanager_config *am)
+{
+    for (size_t i = 0; i < am->nurls; i++)
+        free(am->urls[i]);
+    free(am->urls);
+    am->urls = NULL;
+    am->nurls = 0;
+}
+
+/* Alertmanager base URLs, separated by spaces or commas: "http://a:9093 http://b:9093". The
+ * key's field is ignored: the list fills struct alertmanager_config's urls and nurls. */
+static int set_urls(const struct config_key *k, void *base, const char *value, char *why,
+                    size_t len)
+{
+    struct alertmanager_config *am = base;
+    const char *p = value;
+    (void)k;
+
+    urls_free(am);
+    am->urls = calloc(URLS_MAX, sizeof(*am->urls));
+    if (!am->urls) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    while (*p) {
+        size_t n = strcspn(p, " \t,");
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        if (am->nurls == URLS_MAX) {
+            snprintf(why, len, "more than %d URLs", URLS_MAX);
+            return -1;
+        }
+        if (!(n > 7 && strncmp(p, "http://", 7) == 0) &&
+            !(n > 8 && strncmp(p, "https://", 8) == 0)) {
+            int shown = n > 200 ? 200 : (int)n;
+            snprintf(why, len, "\"%.*s\" is not an http:// or https:// URL", shown, p);
+            return -1;
+        }
+        am->urls[am->nurls] = str_dup(p, n);
+        if (!am->urls[am->nurls]) {
+            snprintf(why, len, "out of memory");
+            return -1;
+        }
+        am->nurls++;
+        p += n;
+    }
+    if (am->nurls == 0) {
+        snprintf(why, len, "no URL given");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
+static const struct value_type type_urls = {set_urls, 0};
 
 /* ---- the keys ---------------------------------------------------------------------------- */
 
 #define A(field) SECTION_AGENT, offsetof(struct config, field)
 #define D(field) SECTION_DATABASE, offsetof(struct db_config, field)
+#define M(field) SECTION_ALERTMANAGER, offsetof(struct alertmanager_config, field)
+#define RUNBOOK_DEFAULT "https://github.com/OWNER/sqlite-agent/blob/main/docs/runbook.md"
+#define URL_BOUNDS 1, 2048
 #define LISTEN_DEFAULT CONFIG_DEFAULT_LISTEN /* "127.0.0.1:10150", config.h */
 
 /* Bounds and defaults are documented in docs/configuration.md: change both together. */
@@ -426,6 +492,11 @@ static const struct config_key config_keys[] = {
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
+    {M(urls),               "urls",            &type_urls,      0, 0,           NULL, KEY_REQUIRED},
+    {M(resend_interval_ms), "resend_interval", &type_duration,  1000, 3600000,  "1m", 0},
+    {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},
+    {M(runbook_url),        "runbook_url",     &type_string,    URL_BOUNDS,     RUNBOOK_DEFAULT, 0},
+    {M(external_url),       "external_url",    &type_string,    URL_BOUNDS,     NULL, 0},
 };
 
 #define CONFIG_NKEYS ARRAY_LEN(config_keys)
@@ -460,9 +531,19 @@ static void *agent_base(struct config *c, size_t index)
     return c;
 }
 
+/* arr (holding n elements of size bytes) with room for one more, or NULL when out of memory
+ * (arr is then unchanged). Doubles, so the capacity is n rounded up to a power of two and need
+ * not be stored. */
+static void *array_grow(void *arr, size_t n, size_t size)
+{
+    if (n != 0 && (n & (n - 1)) != 0)
+        return arr;
+    return realloc(arr, (n ? 2 * n : 1) * size);
+}
+
 static int database_add(struct config *c, const char *name, size_t *index, char *why, size_t len)
 {
-    struct db_config *dbs = realloc(c->dbs, (c->ndbs + 1) * sizeof(*dbs));
+    struct db_config *dbs = array_grow(c->dbs, c->ndbs, sizeof(*dbs));
 
     if (!dbs) {
         snprintf(why, len, "out of memory");
@@ -484,8 +565,15 @@ static void *database_base(struct config *c, size_t index)
     return &c->dbs[index];
 }
 
+static void *alertmanager_base(struct config *c, size_t index)
+{
+    (void)index;
+    return &c->am;
+}
+
 static const struct section_kind section_kinds[] = {
     {SECTION_AGENT, "agent", NULL, agent_base, NULL},
+    {SECTION_ALERTMANAGER, "alertmanager", NULL, alertmanager_base, NULL},
     {SECTION_DATABASE, "database", database_add, database_base,
      "no [database:NAME] section: nothing to watch"},
 };
@@ -679,7 +767,7 @@ static void section_begin(struct parse *p, const char *line)
             break;
         }
     }
-    s = realloc(p->sections, (p->nsections + 1) * sizeof(*s));
+    s = array_grow(p->sections, p->nsections, sizeof(*s));
     if (!s)
         goto oom;
     p->sections = s;
@@ -738,7 +826,7 @@ static char *config_reader(char *str, int num, void *stream)
             p->raw[kept++] = (char)c;
         n++;
     }
-    if (!any)
+    if (!any || num < 2)
         return NULL;
     p->lineno++;
     if (n > 0 && n == kept && p->raw[n - 1] == '\r') /* CRLF */
@@ -923,7 +1011,7 @@ static struct config *config_parse(struct parse *p, const char *name)
     }
 
     ini_options_save(&saved);
-    ini_allow_multiline = false; /* an indented line is an error, not a silent append to path */
+    ini_allow_multiline = false; /* the reader strips indentation anyway: see the top */
     ini_allow_bom = false;       /* the reader strips it */
     ini_allow_inline_comments = true; /* "key = value ; comment" */
     ini_inline_comment_prefixes = inline_comment_prefixes;
@@ -1020,6 +1108,9 @@ void config_free(struct config *c)
         free(c->dbs[i].path);
     }
     free(c->dbs);
+    urls_free(&c->am);
+    free(c->am.runbook_url);
+    free(c->am.external_url);
     free(c->listen);
     free(c->listen_host);
     free(c->file);

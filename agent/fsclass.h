@@ -4,10 +4,11 @@
  * SQLite's locking (POSIX advisory locks) and its WAL shared memory (a shared mmap of the
  * -shm file) only work when every process using the database runs on the same kernel over a
  * filesystem that implements both faithfully. On a network or cluster filesystem they often
- * do not ("How To Corrupt An SQLite Database File", 2.1 and 2.3; "Write-Ahead Logging":
- * WAL "does not work over a network filesystem"). "network" below means: the filesystem can
- * be shared with another kernel (another host, a VM's host, a cluster node), so those
- * guarantees are not ours to assume.
+ * do not ("How To Corrupt An SQLite Database File", 2.1 "Filesystems with broken or missing
+ * lock implementations"; "Write-Ahead Logging", 1: "All processes using a database must be on
+ * the same host computer; WAL does not work over a network filesystem"). "network" below
+ * means: the filesystem can be shared with another kernel (another host, a VM's host, a
+ * cluster node), so those guarantees are not ours to assume.
  */
 #ifndef SQLITE_AGENT_FSCLASS_H
 #define SQLITE_AGENT_FSCLASS_H

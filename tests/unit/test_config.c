@@ -245,13 +245,21 @@ Test(config, load_errors)
         const char *errors;
     } cases[] = {
         {"unknown section; its keys are not reported", "[agnet]\nlisten = x\n" DB_OK,
-         "t.ini:1: [agnet]: unknown section (expected [agent] or [database:NAME])\n"},
+         "t.ini:1: [agnet]: unknown section (expected [agent], [alertmanager] or "
+         "[database:NAME])\n"},
         {"unknown key", "[agent]\nsample_intreval = 5s\n" DB_OK,
          "t.ini:2: sample_intreval: unknown key in [agent]\n"},
         {"key of the other section",
          "[agent]\npath = /a\n[database:a]\npath = /a\ncheck_workers = 2\n",
          "t.ini:2: path: unknown key in [agent] (it goes in [database:NAME])\n"
          "t.ini:5: check_workers: unknown key in [database:a] (it goes in [agent])\n"},
+        {"alertmanager urls",
+         "[alertmanager]\nurls = ftp://x\n[alertmanager]\nresend_interval = 1m\n" DB_OK,
+         "t.ini:2: urls: \"ftp://x\" is not an http:// or https:// URL\n"
+         "t.ini:3: [alertmanager]: duplicate section (first at line 1)\n"
+         "t.ini:3: [alertmanager]: missing required key \"urls\"\n"},
+        {"alertmanager without urls", "[alertmanager]\ntimeout = 5s\n" DB_OK,
+         "t.ini:1: [alertmanager]: missing required key \"urls\"\n"},
         {"keys are case-sensitive", "[database:a]\nPath = /a\npath = /a\n",
          "t.ini:2: Path: unknown key in [database:a]\n"},
         {"bad durations", "[agent]\nsample_interval = 5 m\ncheck_interval = -5s\n" DB_OK,
@@ -370,7 +378,7 @@ Test(config, load_errors)
          "check_workers = 0\n"
          "check_workers = 2\n"
          "colour = blue\n"
-         "[alertmanager]\n"
+         "[alertmanagr]\n"
          "url = http://x\n"
          "[database:a]\n"
          "check = sometimes\n"
@@ -383,7 +391,8 @@ Test(config, load_errors)
          "t.ini:3: check_workers: \"0\" is out of range (1..16)\n"
          "t.ini:4: check_workers: duplicate key (first set at line 3)\n"
          "t.ini:5: colour: unknown key in [agent]\n"
-         "t.ini:6: [alertmanager]: unknown section (expected [agent] or [database:NAME])\n"
+         "t.ini:6: [alertmanagr]: unknown section (expected [agent], [alertmanager] or "
+         "[database:NAME])\n"
          "t.ini:9: check: invalid value \"sometimes\" (expected quick, integrity or off)\n"
          "t.ini:10: [database:a]: duplicate database name (first at line 8)\n"
          "t.ini:12: [database:]: empty database name\n"
@@ -405,7 +414,7 @@ Test(config, load_errors)
 
 /* ---- long lines ---------------------------------------------------------------------------- */
 
-enum gen { GEN_PATH, GEN_COMMENT, GEN_COMMENT_CRLF, GEN_LONG_HEADER, GEN_MANY_ERRORS };
+enum gen { GEN_PATH, GEN_COMMENT, GEN_COMMENT_CRLF, GEN_LONG_HEADER, GEN_MANY_ERRORS, GEN_DBS };
 
 /* text for a generated case, n being the size of the part that varies */
 static char *gen_text(enum gen g, size_t n)
@@ -439,6 +448,10 @@ static char *gen_text(enum gen g, size_t n)
         fputs("[database:a]\npath = /a\n", f);
         for (size_t i = 0; i < n; i++)
             fputs("bogus = 1\n", f);
+        break;
+    case GEN_DBS: /* n databases */
+        for (size_t i = 1; i <= n; i++)
+            fprintf(f, "[database:d%zu]\npath = /d\n", i);
         break;
     }
     fclose(f);
@@ -474,6 +487,9 @@ Test(config, long_lines)
          "t.ini:3: [database:ddd", 3, "missing required key \"path\""},
         {"errors are capped at 100, then counted", GEN_MANY_ERRORS, 150, 0,
          "t.ini:3: bogus: unknown key in [database:a]", 102, "t.ini: 150 errors in all"},
+        {"4096 databases", GEN_DBS, 4096, 2, NULL, 0, NULL},
+        {"4097 databases", GEN_DBS, 4097, 0,
+         "t.ini:8193: [database:d4097]: too many sections (at most 4096)", 1, NULL},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -526,7 +542,8 @@ Test(config, load_file)
         const char *error; /* otherwise: printf format, %s being the path */
     } cases[] = {
         {"BOM and CRLF", "a.ini",
-         BYTES("\xEF\xBB\xBF[agent]\r\ncheck_workers = 3\r\n[database:a]\r\npath = /a b\r\n"), false,
+         BYTES("\xEF\xBB\xBF[agent]\r\ncheck_workers = 3\r\n[database:a]\r\npath = /a b\r\n"),
+         false,
          "listen=127.0.0.1:10150 host=127.0.0.1 port=10150 sample=15000 check_every=300000 "
          "timeout=60000 workers=3 log=info\n"
          "db a path=/a b " DB_DEFAULTS,
@@ -534,7 +551,8 @@ Test(config, load_file)
         {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL,
          "%s:2: line contains a NUL byte\n"
          "%s:1: [database:a]: missing required key \"path\"\n"},
-        {"missing file", NULL, NULL, 0, false, NULL, "%s: cannot open: No such file or directory\n"},
+        {"missing file", NULL, NULL, 0, false, NULL,
+         "%s: cannot open: No such file or directory\n"},
         {"a directory", NULL, NULL, 0, true, NULL, "%s: read error: Is a directory\n"},
     };
     char dir[] = "/tmp/test_config.XXXXXX";

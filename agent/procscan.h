@@ -1,0 +1,97 @@
+/*
+ * procscan.h: which processes have the watched files open, which of them map the database
+ * itself, and which SQLite library each one runs. One pass over /proc for all targets.
+ *
+ * The caller gives targets as (st_dev, st_ino), typically two per database: the database
+ * file and its -wal. Per pass, for every process but the agent itself:
+ *   - /proc/PID/fd: stat() of each entry follows it to the open file; its (st_dev, st_ino)
+ *     is looked up in a hash of the targets. A process counts once per target however many
+ *     descriptors (connections) it has on it.
+ *   - only for a process holding some target: /proc/PID/maps, read once, for the mappings
+ *     of its targets (a database mapped by PRAGMA mmap_size; the -shm mapping is not a
+ *     target) and for the SQLite it runs: executable mappings whose path contains "sqlite"
+ *     or "sqlcipher" (libsqlite3.so*, _sqlite3*.so, libsqlcipher.so, better_sqlite3.node),
+ *     else the main executable (SQLite linked statically). Each object is read through
+ *     elfver (cached by dev, inode, mtime and size), via /proc/PID/map_files/ when allowed
+ *     (the exact mapped inode, even if deleted since), else /proc/PID/root/<path> (the
+ *     process's own root, so containers are read with their own libraries) after checking
+ *     that the opened file is the mapped inode; the executable via /proc/PID/exe. When more
+ *     than one SQLite shows up in one process, the oldest is reported.
+ * A process whose fd or maps directory cannot be read (EACCES, EPERM) counts as
+ * uninspectable; processes that exit during the pass are skipped.
+ *
+ * Limits, by design: a process that maps a target without holding a descriptor on it is not
+ * seen (SQLite keeps the descriptor open for as long as the mapping lives); the scan sees
+ * the processes of the agent's own PID namespace only; stat() of a descriptor on a hung
+ * network mount can block, as the sampler's own stat() of such a database would.
+ *
+ * Buffers (the target hash, per-target scratch, the getdents and maps buffers, the ELF
+ * cache) are allocated by procscan_new() and procscan_set_targets() and reused across
+ * passes: a pass itself allocates nothing. Not thread-safe: one procscan per thread.
+ */
+#ifndef SQLITE_AGENT_PROCSCAN_H
+#define SQLITE_AGENT_PROCSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "elfver.h"
+
+/* Distinct versions kept per target; the oldest ones are kept. */
+#define PROCSCAN_VERSION_SLOTS 4
+
+struct procscan_target {
+    dev_t dev;
+    ino_t ino; /* 0: the file does not exist now; the target is skipped */
+};
+
+struct procscan_version_count {
+    uint32_t version;   /* SQLITE_VERSION_NUMBER form */
+    uint32_t processes; /* processes with the target open that run it */
+};
+
+struct procscan_result {
+    uint32_t open_processes; /* processes with at least one descriptor on the file */
+    uint32_t mmap_processes; /* of those, processes that also map the file itself */
+    uint32_t nversions;      /* slots used in versions[] */
+    struct procscan_version_count versions[PROCSCAN_VERSION_SLOTS]; /* ascending version */
+    uint32_t other_versions;  /* processes on a known version that had no slot left */
+    uint32_t unknown_version; /* processes whose SQLite version could not be told */
+    uint32_t oldest_version;  /* lowest known version among them; 0 when none known */
+};
+
+struct procscan_stats {
+    uint32_t processes;     /* processes looked at (the agent itself excluded) */
+    uint32_t uninspectable; /* fd or maps unreadable: EACCES / EPERM */
+    uint32_t matched;       /* processes holding at least one target */
+    uint32_t vanished;      /* exited while being looked at */
+    uint32_t objects;       /* library/executable lookups (cache hits included) */
+};
+
+struct procscan;
+
+/* NULL when out of memory. elf_cache_entries: 0 means elfver's default. */
+struct procscan *procscan_new(size_t elf_cache_entries);
+void procscan_free(struct procscan *ps); /* accepts NULL */
+
+/* Replaces the target set (copied; index i of results is t[i]). Memory grows only when n
+ * grows. Returns 0, or -1 when out of memory (the old set is then cleared). */
+int procscan_set_targets(struct procscan *ps, const struct procscan_target *t, size_t n);
+
+/* Optional: called once per (process, target) match during procscan_run, e.g. to log
+ * which process runs which version. version 0 = unknown. */
+void procscan_set_hit_fn(struct procscan *ps,
+                         void (*fn)(void *arg, size_t target, pid_t pid, uint32_t version,
+                                    bool mapped),
+                         void *arg);
+
+/* One pass. res must hold as many entries as there are targets; every entry is
+ * overwritten. stats may be NULL. Returns 0, or -1 with errno when /proc cannot be read. */
+int procscan_run(struct procscan *ps, struct procscan_result *res, struct procscan_stats *stats);
+
+/* The ELF cache's counters, for the bench and debugging. */
+void procscan_elf_stats(const struct procscan *ps, struct elfver_cache_stats *out);
+
+#endif
