@@ -92,6 +92,16 @@ class Process:
         return "/-/ready"
 
     def start(self):
+        """Starts the process and waits for its readiness endpoint. On any failure the process
+        is killed and its dir removed before the exception propagates."""
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self):
         cmd = self.command()
         if not os.access(cmd[0], os.X_OK):
             raise unittest.SkipTest("%s not installed: %s" % (self.name, cmd[0]))
@@ -108,7 +118,6 @@ class Process:
                 raise AssertionError("%s not ready after %.0fs:\n%s"
                                      % (self.name, READY_TIMEOUT, self.log()))
             time.sleep(0.05)
-        return self
 
     def log(self):
         try:
@@ -133,11 +142,7 @@ class Process:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
+        return self.start()
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
@@ -367,7 +372,10 @@ class DashboardLiveTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls._cleanup()
+        try:
+            cls.agent.stop()  # exit 0 on SIGTERM (and, in a sanitizer build, no report)
+        finally:
+            cls._cleanup()
 
     def values(self):
         return dict(BUILTINS, job="sqlite-agent", instance=self.instance, db="orders",
