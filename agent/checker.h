@@ -23,7 +23,8 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 struct checker;
 
 /* cfg, st and guards (cfg->ndbs) must outlive the checker. */
-struct checker *checker_new(const struct config *cfg, struct state *st, struct fdguard *guards);
+struct checker *checker_new(const struct config *cfg, struct state *st,
+                            struct fdguard *const *guards);
 void checker_free(struct checker *ck); /* accepts NULL; stop first */
 
 /* cfg->check_workers threads; each database is checked right away, then every

@@ -57,7 +57,7 @@
 
 /* Bounds (min, max) shared by an [agent] key and the [database:NAME] key inheriting it. */
 #define SAMPLE_BOUNDS 100, HOUR
-#define CHECK_BOUNDS SEC, 7 * DAY
+#define CHECK_BOUNDS 100, 7 * DAY
 #define TIMEOUT_BOUNDS 100, HOUR
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */

@@ -1,6 +1,11 @@
 /* fdguard.c: see fdguard.h for why this exists. */
 #include "fdguard.h"
 
+#include <stdbool.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void fdguard_init(struct fdguard *g)
@@ -41,4 +46,59 @@ int fdguard_close(struct fdguard *g, int fd)
     }
     pthread_mutex_unlock(&g->lock);
     return rc;
+}
+
+/* The file a path names, as well as can be told now: a file that does not exist yet keeps its
+ * path as written. */
+static char *file_key(const char *path)
+{
+    char *real = realpath(path, NULL);
+
+    return real ? real : strdup(path);
+}
+
+struct fdguard **fdguard_set_new(const struct config *cfg)
+{
+    size_t n = cfg->ndbs;
+    struct fdguard **set = calloc(n ? n : 1, sizeof(*set));
+    char **keys = calloc(n ? n : 1, sizeof(*keys));
+    bool ok = set != NULL && keys != NULL;
+
+    for (size_t i = 0; ok && i < n; i++) {
+        keys[i] = file_key(cfg->dbs[i].path);
+        ok = keys[i] != NULL;
+        for (size_t j = 0; ok && j < i && set[i] == NULL; j++)
+            if (strcmp(keys[i], keys[j]) == 0)
+                set[i] = set[j];
+        if (ok && set[i] == NULL) {
+            set[i] = malloc(sizeof(**set));
+            ok = set[i] != NULL;
+            if (ok)
+                fdguard_init(set[i]);
+        }
+    }
+    for (size_t i = 0; keys != NULL && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    if (!ok) {
+        fdguard_set_free(set, n);
+        return NULL;
+    }
+    return set;
+}
+
+void fdguard_set_free(struct fdguard **set, size_t n)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        bool shared = false;
+        for (size_t j = 0; j < i && !shared; j++)
+            shared = set[j] == set[i];
+        if (set[i] != NULL && !shared) {
+            fdguard_destroy(set[i]);
+            free(set[i]);
+        }
+    }
+    free(set);
 }

@@ -14,6 +14,9 @@
 #define SQLITE_AGENT_FDGUARD_H
 
 #include <pthread.h>
+#include <stddef.h>
+
+#include "config.h"
 
 struct fdguard {
     pthread_mutex_t lock;
@@ -31,5 +34,12 @@ void fdguard_connection_closed(struct fdguard *g);
 /* Closes fd and returns 0 when no connection is open; otherwise leaves it open and returns -1,
  * and the caller keeps the descriptor to try again later. */
 int fdguard_close(struct fdguard *g, int fd);
+
+/* One guard per file, not per section: two sections may watch one file (say, quick_check
+ * hourly and integrity_check daily), and their sampler and checker must then meet at the same
+ * guard. Returns cfg->ndbs pointers, where sections whose paths resolve (realpath, else the
+ * path as written) to the same file share one guard; NULL when out of memory. */
+struct fdguard **fdguard_set_new(const struct config *cfg);
+void fdguard_set_free(struct fdguard **set, size_t n);
 
 #endif

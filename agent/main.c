@@ -121,7 +121,7 @@ static void raise_fd_limit(void)
 /* Everything that lives for one configuration: reload swaps the whole of it. */
 struct workers {
     struct config *cfg;
-    struct fdguard *guards;
+    struct fdguard **guards; /* one per database; databases on one file share one */
     struct sampler *sampler;
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
@@ -133,9 +133,7 @@ static void workers_free(struct workers *w)
     checker_free(w->checker);
     /* After the checkers: the sampler closes its descriptors, and no connection is open. */
     sampler_free(w->sampler);
-    for (size_t i = 0; w->guards != NULL && i < w->cfg->ndbs; i++)
-        fdguard_destroy(&w->guards[i]);
-    free(w->guards);
+    fdguard_set_free(w->guards, w->cfg ? w->cfg->ndbs : 0);
     config_free(w->cfg);
     memset(w, 0, sizeof(*w));
 }
@@ -158,13 +156,11 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 
     memset(w, 0, sizeof(*w));
     w->cfg = cfg;
-    w->guards = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*w->guards));
+    w->guards = fdguard_set_new(cfg);
     if (w->guards == NULL) {
         workers_free(w);
         return -1;
     }
-    for (size_t i = 0; i < cfg->ndbs; i++)
-        fdguard_init(&w->guards[i]);
     w->sampler = sampler_new(cfg, st, w->guards);
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
@@ -219,7 +215,7 @@ static int run_once(struct config *cfg, const struct build_info *bi)
         if (cfg->dbs[i].check == CHECK_OFF)
             continue;
         state_check_begin(st, i);
-        checker_run_one(&cfg->dbs[i], &w.guards[i], &stop, &o);
+        checker_run_one(&cfg->dbs[i], w.guards[i], &stop, &o);
         state_check_end(st, i, &o);
     }
 

@@ -50,7 +50,7 @@ struct db_files {
 struct sampler {
     const struct config *cfg;
     struct state *state;
-    struct fdguard *guards;
+    struct fdguard *const *guards;
     struct db_files *dbs;
     pthread_t thread;
     bool started;
@@ -71,7 +71,8 @@ static char *concat(const char *a, const char *b)
     return s;
 }
 
-struct sampler *sampler_new(const struct config *cfg, struct state *st, struct fdguard *guards)
+struct sampler *sampler_new(const struct config *cfg, struct state *st,
+                            struct fdguard *const *guards)
 {
     struct sampler *sp = calloc(1, sizeof(*sp));
     pthread_condattr_t attr;
@@ -224,8 +225,7 @@ static void sample_wal(struct db_files *f, struct fdguard *g, struct sample *out
     out->wal_present = true;
     out->wal_size = (uint64_t)st.st_size;
     ssize_t n = read_head(f->file[FILE_WAL].fd, buf, sizeof(buf));
-    out->wal_result = n < 0 ? FF_TRUNCATED
-                            : fileformat_parse_wal_header(buf, (size_t)n, &out->wal);
+    out->wal_result = n < 0 ? FF_TRUNCATED : fileformat_parse_wal_header(buf, (size_t)n, &out->wal);
 }
 
 static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample *out)
@@ -255,7 +255,7 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample
 static void sample_one(struct sampler *sp, size_t i)
 {
     struct db_files *f = &sp->dbs[i];
-    struct fdguard *g = &sp->guards[i];
+    struct fdguard *g = sp->guards[i];
     struct sample s;
 
     memset(&s, 0, sizeof(s));
@@ -355,10 +355,10 @@ void sampler_free(struct sampler *sp)
         for (int k = 0; k < FILE_COUNT; k++) {
             /* At shutdown no checker runs, so the guard closes at once. */
             if (f->file[k].fd >= 0)
-                retire_fd(f, &sp->guards[i], f->file[k].fd);
+                retire_fd(f, sp->guards[i], f->file[k].fd);
             free(f->file[k].path);
         }
-        retry_retired(f, &sp->guards[i]);
+        retry_retired(f, sp->guards[i]);
     }
     free(sp->dbs);
     pthread_cond_destroy(&sp->wake);

@@ -18,7 +18,8 @@
 struct sampler;
 
 /* cfg, st and guards (cfg->ndbs of them) must outlive the sampler. */
-struct sampler *sampler_new(const struct config *cfg, struct state *st, struct fdguard *guards);
+struct sampler *sampler_new(const struct config *cfg, struct state *st,
+                            struct fdguard *const *guards);
 /* Closes every descriptor (through the guards). Stop the thread first. Accepts NULL. */
 void sampler_free(struct sampler *sp);
 

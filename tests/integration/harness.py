@@ -2,7 +2,9 @@
 
 The API, all of it:
 
-    BIN, PROMTOOL                 paths from env SQLITE_AGENT_BIN / PROMTOOL
+    REPO, BIN, PROMTOOL           repo root; paths from env SQLITE_AGENT_BIN / PROMTOOL
+    KEEP_TMP                      env SQLITE_AGENT_KEEP_TMP=1: temp dirs are kept
+    FAST_CHECK, FAST_CHECK_SECONDS  the shortest check_interval the agent accepts ("1s", 1.0)
     free_port() -> int            a TCP port on 127.0.0.1 that was free a moment ago
     config_text(databases, agent=None) -> str
                                   an INI config; databases: [{"name", "path", "check", ...}]
@@ -17,7 +19,10 @@ The API, all of it:
                                   else AssertionError naming what and the last result
     promtool_check(text) -> (ok: bool, output: str)   `promtool check metrics` on text
 
-    with Agent(databases, agent=None, text=None, user=None) as a:
+    with Agent(databases, agent=None, text=None, user=None) as a:   (or a.start() ... a.close())
+        agent: [agent] keys over the defaults: listen on a free port, sample_interval 200ms,
+        check_interval FAST_CHECK, check_timeout 30s, check_workers 2, log_level info;
+        text: the whole config file instead, used as is (its listen must match a.port)
         a.port, a.url, a.dir, a.config_path, a.stderr_path, a.proc
         a.started_at              time.monotonic() just before the process was started
         a.scrape() -> samples     GET /metrics parsed (a.scrape_text() for the raw text)
@@ -40,7 +45,6 @@ user="nobody" runs the agent through `setpriv --reuid=nobody --regid=nogroup --c
 """
 
 import atexit
-import gzip  # noqa: F401  (re-exported for tests that decode bodies)
 import http.client
 import os
 import shutil
@@ -57,6 +61,10 @@ PROMTOOL = os.environ.get("PROMTOOL", "promtool")
 KEEP_TMP = os.environ.get("SQLITE_AGENT_KEEP_TMP") == "1"
 
 STARTUP_TIMEOUT = 10.0
+# The shortest check_interval the agent accepts (agent/config.c CHECK_BOUNDS): tests that want
+# checks "as often as possible" use this, so a change of that bound is a one-line change here.
+FAST_CHECK = "1s"
+FAST_CHECK_SECONDS = 1.0
 
 _live = set()  # agents started and not yet closed, killed at exit whatever happens
 
@@ -228,7 +236,7 @@ class Agent:
 
     def _agent_defaults(self, agent):
         opts = {"listen": "127.0.0.1:%d" % self.port, "sample_interval": "200ms",
-                "check_interval": "1s", "check_timeout": "30s", "check_workers": "2",
+                "check_interval": FAST_CHECK, "check_timeout": "30s", "check_workers": "2",
                 "log_level": "info"}
         opts.update(agent or {})
         return opts

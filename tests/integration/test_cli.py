@@ -18,6 +18,7 @@ class CliTest(unittest.TestCase):
         cls.healthy = F.make_healthy(cls.dir, "healthy.db")
         cls.healthy_wal = F.make_healthy_wal_live(cls.dir, "healthy-wal.db")
         cls.malformed = F.make_zeroed_leaf(cls.dir, "zeroed.db")
+        cls.truncated = F.make_truncated(cls.dir, "truncated.db", wal=True)
         cls.missing = os.path.join(cls.dir, "missing.db")
 
     @classmethod
@@ -85,7 +86,10 @@ class CliTest(unittest.TestCase):
                          "check = quick\n" % H.free_port())
         p = H.run_agent("-c", cfg, "--check-config", timeout=10)
         self.assertEqual(p.returncode, 2, (p.stdout, p.stderr))
-        self.assertRegex(p.stderr, r"%s:\d+: path: \S" % re.escape(cfg))
+        # the key is missing, so no line names it: FILE:LINE: path: ... or the section's line
+        # with the section as the key, the reason naming "path"
+        self.assertRegex(p.stderr, r"(?m)^%s:\d+: (path: \S|\[database:a\]: .*\bpath\b)"
+                         % re.escape(cfg))
 
     def test_check_config_unreadable_file(self):
         p = H.run_agent("-c", os.path.join(self.dir, "no-such.ini"), "--check-config",
@@ -106,6 +110,7 @@ class CliTest(unittest.TestCase):
             ([("h", self.healthy, "off")], 0, {"h": 0}),
             ([("h", self.healthy, "quick"), ("z", self.malformed, "quick")], 1,
              {"h": 0, "z": 1}),
+            ([("t", self.truncated, "integrity")], 1, {"t": 1}),
             ([("m", self.missing, "quick")], 3, {"m": 0}),
             ([("h", self.healthy, "quick"), ("m", self.missing, "quick")], 3, {"h": 0, "m": 0}),
             ([("z", self.malformed, "quick"), ("m", self.missing, "quick")], 1,

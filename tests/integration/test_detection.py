@@ -10,7 +10,7 @@ import unittest
 import fixtures as F
 import harness as H
 
-CHECK_INTERVAL = 0.5
+CHECK_INTERVAL = H.FAST_CHECK_SECONDS
 SLACK = 2.0
 FIRST_CHECK_TIMEOUT = 10.0
 RUNS = "sqlite_check_runs_total"
@@ -48,7 +48,8 @@ class DetectionTest(unittest.TestCase):
         cls.dbs = {n: (p, c) for n, p, c in dbs}
         cls.agent = H.Agent(
             [dict(name=n, path=p, check=c) for n, p, c in dbs],
-            {"sample_interval": "200ms", "check_interval": "500ms", "check_workers": "2"})
+            {"sample_interval": "200ms", "check_interval": H.FAST_CHECK,
+             "check_workers": "2"})
         try:
             cls.agent.start()
         except BaseException:
@@ -102,11 +103,12 @@ class DetectionTest(unittest.TestCase):
                     self.assert_malformed(_label(maker, wal))
 
     def test_garbage_header_is_invalid_header(self):
-        s = self.agent.scrape()
         for wal in (False, True):
             db = _label(F.make_garbage_header, wal)
-            self.assertEqual(H.value(s, "sqlite_database_header_valid", db=db), 0, db)
-        self.assertEqual(H.value(s, "sqlite_database_header_valid", db="healthy_rollback"), 1)
+            self.agent.wait_value("sqlite_database_header_valid", dict(db=db), lambda v: v == 0,
+                                  FIRST_CHECK_TIMEOUT)
+        self.agent.wait_value("sqlite_database_header_valid", dict(db="healthy_rollback"),
+                              lambda v: v == 1, FIRST_CHECK_TIMEOUT)
 
     def test_wal_frame_damage(self):
         self.assert_malformed("wal_frame_damage")

@@ -80,7 +80,9 @@ class HttpTest(unittest.TestCase):
             status, hdrs, body = a.get("/")
             self.assertEqual(status, 200)
             self.assertTrue(hdrs.get("content-type", "").startswith("text/html"), hdrs)
-            self.assertRegex(body.decode("utf-8"), r"href=[\"']?/metrics[\"' >]")
+            # links may be relative ("metrics" from "/" is /metrics)
+            for target in ("metrics", "healthz"):
+                self.assertRegex(body.decode("utf-8"), r"href=[\"']?/?%s[\"' >]" % target)
 
             status, _, body = a.get("/healthz")
             self.assertEqual((status, body.strip()), (200, b"ok"))
@@ -151,7 +153,8 @@ class HttpTest(unittest.TestCase):
     def test_invalid_reload_keeps_old_config(self):
         with H.Agent(self.dbs("healthy", "wal")) as a:
             a.wait_value("sqlite_up", dict(db="wal"), lambda v: v == 1, 10)
-            good = open(a.config_path).read()
+            with open(a.config_path) as f:
+                good = f.read()
             a.reload(text=good.replace("[agent]", "[agent]\ncheck_interval = banana", 1))
             s = a.wait_value("sqlite_agent_config_last_reload_successful", {},
                              lambda v: v == 0, 5)

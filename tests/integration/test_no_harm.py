@@ -20,6 +20,9 @@ RUNS = "sqlite_check_runs_total"
 
 
 def sha256(path):
+    """Hex digest of the file, or "absent"."""
+    if not os.path.exists(path):
+        return "absent"
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -74,15 +77,15 @@ class NoHarmTest(unittest.TestCase):
         wal_closed = F.make_healthy(self.dir, "wal-closed.db", wal=True)
         rollback = F.make_healthy(self.dir, "rollback.db")
         files = [live, live + "-wal", wal_closed, rollback]
-        before = {p: (sha256(p), os.path.getsize(p)) for p in files}
+        before = {p: sha256(p) for p in files}
         dbs = [dict(name="live", path=live, check="integrity"),
                dict(name="walclosed", path=wal_closed, check="integrity"),
                dict(name="rollback", path=rollback, check="quick")]
-        with H.Agent(dbs, {"check_interval": "200ms", "sample_interval": "100ms"}) as a:
+        with H.Agent(dbs, {"check_interval": H.FAST_CHECK, "sample_interval": "100ms"}) as a:
             for db in ("live", "walclosed", "rollback"):
                 a.wait_value(RUNS, dict(db=db, result="ok"), lambda v: v and v >= 3, 15)
             a.stop()
-        after = {p: (sha256(p), os.path.getsize(p)) for p in files}
+        after = {p: sha256(p) for p in files}
         for p in files:
             self.assertEqual(before[p], after[p], "%s changed" % p)
         # a rollback database never gets a -wal, and no hot journal is left behind
@@ -96,7 +99,7 @@ class NoHarmTest(unittest.TestCase):
         dbs = [dict(name="missing", path=missing, check="quick"),
                dict(name="nodir", path=in_missing_dir, check="integrity"),
                dict(name="healthy", path=healthy, check="quick")]
-        with H.Agent(dbs, {"check_interval": "200ms", "sample_interval": "100ms"}) as a:
+        with H.Agent(dbs, {"check_interval": H.FAST_CHECK, "sample_interval": "100ms"}) as a:
             a.wait_value(RUNS, dict(db="healthy", result="ok"), lambda v: v and v >= 3, 15)
             s = a.scrape()
             self.assertEqual(H.value(s, "sqlite_up", db="missing"), 0)
@@ -116,7 +119,7 @@ class NoHarmTest(unittest.TestCase):
         os.chown(self.dir, nobody, nobody)
         os.chown(path, nobody, nobody)
         with H.Agent([dict(name="owned", path=path, check="quick")],
-                     {"check_interval": "200ms"}) as a:
+                     {"check_interval": H.FAST_CHECK}) as a:
             a.wait_value(RUNS, dict(db="owned", result="ok"), lambda v: v and v >= 2, 15)
             a.stop()
         for name in os.listdir(self.dir):
@@ -126,7 +129,7 @@ class NoHarmTest(unittest.TestCase):
     def test_concurrent_writers(self):
         path = F.make_healthy(self.dir, "busy.db", wal=True)
         with H.Agent([dict(name="busy", path=path, check="integrity")],
-                     {"check_interval": "200ms", "sample_interval": "100ms",
+                     {"check_interval": H.FAST_CHECK, "sample_interval": "100ms",
                       "check_timeout": "30s"}) as a:
             a.wait_value(RUNS, dict(db="busy", result="ok"), lambda v: v and v >= 1, 15)
             ok_before = a.value(RUNS, db="busy", result="ok")
@@ -170,6 +173,31 @@ class NoHarmTest(unittest.TestCase):
             self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
         finally:
             con.close()
+
+
+class ClosedWalTest(unittest.TestCase):
+    """A WAL database its application closed cleanly has no -wal and no -shm. A read-only
+    SQLite connection would create both; the agent reads the file immutable instead."""
+
+    def test_checked_without_side_files_even_with_uri_characters(self):
+        d = tempfile.mkdtemp(prefix="closed?wal#%41-")
+        self.addCleanup(shutil.rmtree, d, True)
+        healthy = F.make_healthy(d, "ok?x#y%41.db", wal=True)
+        damaged = F.make_healthy(d, "bad.db", wal=True)
+        F.damage_in_place(damaged)
+        before = sorted(os.listdir(d))
+        self.assertEqual(before, ["bad.db", "ok?x#y%41.db"])
+        dbs = [dict(name="ok", path=healthy, check="integrity"),
+               dict(name="bad", path=damaged, check="integrity")]
+        with H.Agent(dbs, {"check_interval": H.FAST_CHECK}) as a:
+            a.wait_value(RUNS, dict(db="ok", result="ok"), lambda v: v and v >= 2, 15)
+            s = a.wait_value(RUNS, dict(db="bad", result="malformed"), lambda v: v and v >= 2, 15)
+            self.assertEqual(H.value(s, "sqlite_database_malformed", db="ok"), 0)
+            self.assertEqual(H.value(s, "sqlite_database_malformed", db="bad"), 1)
+            for r in ("malformed", "busy", "timeout", "error"):
+                self.assertEqual(H.value(s, RUNS, db="ok", result=r), 0, r)
+            a.stop()
+        self.assertEqual(sorted(os.listdir(d)), before, "the agent created files")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ static struct snapshot *sample_paths(char **paths, size_t n, struct fdguard *gua
                                      struct state *st, struct sampler **keep)
 {
     static struct db_config dbs[8];
+    static struct fdguard *ptrs[8];
     static struct config cfg;
     cfg.ndbs = n;
     cfg.dbs = dbs;
@@ -66,9 +67,10 @@ static struct snapshot *sample_paths(char **paths, size_t n, struct fdguard *gua
         dbs[i] = (struct db_config){.name = paths[i], .path = paths[i], .check = CHECK_QUICK,
                                     .sample_interval_ms = 1000};
         fdguard_init(&guards[i]);
+        ptrs[i] = &guards[i];
     }
     cr_assert_eq(state_configure(st, &cfg), 0);
-    struct sampler *sp = sampler_new(&cfg, st, guards);
+    struct sampler *sp = sampler_new(&cfg, st, ptrs);
     cr_assert_not_null(sp);
     sampler_run_pass(sp);
     if (keep)
