@@ -92,8 +92,8 @@ struct alertpush *alertpush_new(const struct config *cfg, struct state *st, cons
     for (size_t i = 0; i < am->nurls; i++) {
         const char *base = am->urls[i];
         size_t len = strlen(base);
-        ap->post_urls[i] = join(base, len > 0 && base[len - 1] == '/' ? "api/v2/alerts"
-                                                                       : "/api/v2/alerts");
+        ap->post_urls[i] =
+            join(base, len > 0 && base[len - 1] == '/' ? "api/v2/alerts" : "/api/v2/alerts");
         if (ap->post_urls[i] == NULL) {
             alertpush_free(ap);
             return NULL;
@@ -168,8 +168,7 @@ static int post_one(struct alertpush *ap, const char *url, const struct buf *bod
  * Updates the tracked alerts from snap and collects what to post: with resend, everything
  * firing and recently resolved; otherwise only what changed since the last evaluation.
  */
-static size_t collect(struct alertpush *ap, const struct snapshot *snap, int64_t now,
-                      bool resend)
+static size_t collect(struct alertpush *ap, const struct snapshot *snap, int64_t now, bool resend)
 {
     const struct config *cfg = ap->cfg;
     int64_t ends = now + ENDS_AFTER_RESENDS * cfg->am.resend_interval_ms;

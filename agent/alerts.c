@@ -33,8 +33,8 @@ const char *alerts_severity(enum alert_kind k)
     return defs[k].severity;
 }
 
-static bool check_stalled(const struct db_snapshot *d, const struct db_config *db,
-                          int64_t start_ms, int64_t now_ms)
+static bool check_stalled(const struct db_snapshot *d, const struct db_config *db, int64_t start_ms,
+                          int64_t now_ms)
 {
     if (db->check == CHECK_OFF)
         return false;
@@ -93,8 +93,7 @@ static void json_pair(struct buf *out, const char *key, const char *value, bool 
     json_string(out, value);
 }
 
-static void render_one(const struct alert_event *e, const struct alert_labels *l,
-                       struct buf *out)
+static void render_one(const struct alert_event *e, const struct alert_labels *l, struct buf *out)
 {
     const struct alert_def *def = &defs[e->kind];
     char starts[32], ends[32], url[1024], desc[8192];

@@ -15,9 +15,9 @@
 #include "state.h"
 
 enum alert_kind {
-    ALERT_MALFORMED = 0,    /* SQLiteDatabaseMalformed */
-    ALERT_DOWN,             /* SQLiteDatabaseDown */
-    ALERT_CHECK_STALLED,    /* SQLiteCheckNotCompleting */
+    ALERT_MALFORMED = 0, /* SQLiteDatabaseMalformed */
+    ALERT_DOWN,          /* SQLiteDatabaseDown */
+    ALERT_CHECK_STALLED, /* SQLiteCheckNotCompleting */
 };
 #define ALERT_KIND_COUNT 3
 

@@ -13,8 +13,14 @@ static inline int64_t clock_ms(clockid_t id)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static inline int64_t clock_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
-static inline int64_t clock_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+static inline int64_t clock_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+static inline int64_t clock_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
 
 static inline double clock_mono_s(void)
 {

@@ -42,13 +42,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_MAX_LINE 4608    /* bytes in a line without its line end: a PATH_MAX path + room */
-#define CONFIG_MAX_PATH 4095    /* PATH_MAX (4096, <linux/limits.h>) less its NUL */
-#define CONFIG_MAX_NAME 128     /* bytes in a database name: it becomes a metric label */
-#define CONFIG_MAX_HOST 253     /* DNS name, RFC 1035 2.3.4, less the final dot */
+#define CONFIG_MAX_LINE 4608 /* bytes in a line without its line end: a PATH_MAX path + room */
+#define CONFIG_MAX_PATH 4095 /* PATH_MAX (4096, <linux/limits.h>) less its NUL */
+#define CONFIG_MAX_NAME 128  /* bytes in a database name: it becomes a metric label */
+#define CONFIG_MAX_HOST 253  /* DNS name, RFC 1035 2.3.4, less the final dot */
 #define CONFIG_MAX_SECTIONS 4096
-#define CONFIG_MAX_ERRORS 100   /* written; the rest are counted */
-#define CONFIG_ECHO_MAX 60      /* bytes of a bad value quoted back in a message */
+#define CONFIG_MAX_ERRORS 100 /* written; the rest are counted */
+#define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
 
 #define SEC INT64_C(1000)
 #define MINUTE (60 * SEC)
@@ -216,8 +216,7 @@ static int set_duration(const struct config_key *k, void *base, const char *valu
     return 0;
 }
 
-static int set_int(const struct config_key *k, void *base, const char *value, char *why,
-                   size_t len)
+static int set_int(const struct config_key *k, void *base, const char *value, char *why, size_t len)
 {
     uint64_t v;
     const char *rest = parse_digits(value, INT64_MAX, &v);
@@ -479,6 +478,7 @@ static const struct value_type type_urls = {set_urls, 0};
 #define LISTEN_DEFAULT CONFIG_DEFAULT_LISTEN /* "127.0.0.1:10150", config.h */
 
 /* Bounds and defaults are documented in docs/configuration.md: change both together. */
+/* clang-format off */
 static const struct config_key config_keys[] = {
     /* section and field    name               type             bounds          default, flags */
     {A(listen),             "listen",          &type_listen,    PORT_BOUNDS,    LISTEN_DEFAULT, 0},
@@ -498,6 +498,7 @@ static const struct config_key config_keys[] = {
     {M(runbook_url),        "runbook_url",     &type_string,    URL_BOUNDS,     RUNBOOK_DEFAULT, 0},
     {M(external_url),       "external_url",    &type_string,    URL_BOUNDS,     NULL, 0},
 };
+/* clang-format on */
 
 #define CONFIG_NKEYS ARRAY_LEN(config_keys)
 
@@ -747,8 +748,7 @@ static void section_begin(struct parse *p, const char *line)
         for (size_t i = 0; i < namelen; i++) {
             unsigned char c = (unsigned char)name[i];
             if (c < 0x20 || c == 0x7F) {
-                parse_error(p, line_no, header, "%s name contains a control character",
-                            kind->name);
+                parse_error(p, line_no, header, "%s name contains a control character", kind->name);
                 break;
             }
         }
@@ -935,8 +935,7 @@ static void config_finish(struct parse *p)
             } else if (k->flags & KEY_INHERIT) {
                 from = key_find(SECTION_AGENT, k->name);
                 if (from && from->type == k->type && k->type->size)
-                    memcpy((char *)base + k->offset, (char *)p->cfg + from->offset,
-                           k->type->size);
+                    memcpy((char *)base + k->offset, (char *)p->cfg + from->offset, k->type->size);
                 else
                     parse_error(p, 0, k->name, "internal error: bad fallback");
             }
@@ -1011,8 +1010,8 @@ static struct config *config_parse(struct parse *p, const char *name)
     }
 
     ini_options_save(&saved);
-    ini_allow_multiline = false; /* the reader strips indentation anyway: see the top */
-    ini_allow_bom = false;       /* the reader strips it */
+    ini_allow_multiline = false;      /* the reader strips indentation anyway: see the top */
+    ini_allow_bom = false;            /* the reader strips it */
     ini_allow_inline_comments = true; /* "key = value ; comment" */
     ini_inline_comment_prefixes = inline_comment_prefixes;
     ini_start_comment_prefixes = start_comment_prefixes;

@@ -56,7 +56,8 @@ struct elfver_info {
 };
 
 /* Pure parser over a byte buffer: no I/O, no allocation. Any input is safe: every read is
- * bounds-checked and every loop is bounded by len. */
+ * bounds-checked, and the work done is bounded by a budget linear in len (a crafted object
+ * gets ELFVER_NOT_FOUND, not minutes of CPU). */
 enum elfver_result elfver_parse(const unsigned char *buf, size_t len, struct elfver_info *out);
 
 const char *elfver_result_str(enum elfver_result r);

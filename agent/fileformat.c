@@ -49,14 +49,12 @@ enum ff_order { FF_ORDER_BIG, FF_ORDER_LITTLE, FF_ORDER_NATIVE };
 /* btree.c and wal.c: sqlite3Get4byte(), the big-endian order of every on-disk integer. */
 static uint32_t get4_be(const unsigned char *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
 static uint32_t get4_le(const unsigned char *p)
 {
-    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) |
-           (uint32_t)p[0];
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | (uint32_t)p[0];
 }
 
 /* The wal-index is shared memory in the writer's native order (wal.c, "WAL-INDEX FORMAT"). */

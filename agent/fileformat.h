@@ -87,13 +87,13 @@ enum ff_result fileformat_parse_wal_header(const unsigned char *buf, size_t len,
 #define FF_WALINDEX_READ_SIZE 136 /* 2 * 48 + sizeof(WalCkptInfo) = 40 */
 
 struct ff_walindex {
-    uint32_t version;   /* iVersion, 3007000 */
-    uint32_t change;    /* iChange */
-    uint32_t page_size; /* decoded from szPage as wal.c does */
-    uint32_t mx_frame;  /* last valid frame in the WAL */
-    uint32_t n_page;    /* database size in pages */
+    uint32_t version;      /* iVersion, 3007000 */
+    uint32_t change;       /* iChange */
+    uint32_t page_size;    /* decoded from szPage as wal.c does */
+    uint32_t mx_frame;     /* last valid frame in the WAL */
+    uint32_t n_page;       /* database size in pages */
     uint32_t salt1, salt2; /* big-endian: a byte copy of WAL header bytes 16..23 (walRestartHdr) */
-    uint32_t n_backfill;           /* frames already copied back to the database */
+    uint32_t n_backfill;   /* frames already copied back to the database */
     uint32_t n_backfill_attempted; /* frames a checkpoint attempted */
     uint32_t read_marks[5];
 };

@@ -126,8 +126,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struc
     return ret;
 }
 
-static enum MHD_Result send_static(struct MHD_Connection *conn, unsigned status,
-                                   const char *type, const char *body)
+static enum MHD_Result send_static(struct MHD_Connection *conn, unsigned status, const char *type,
+                                   const char *body)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
@@ -178,24 +178,22 @@ static enum MHD_Result send_metrics(struct http *h, struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     struct http *h = cls;
     (void)version;
     (void)upload_data;
     (void)req_cls;
 
-    bool known = strcmp(url, "/") == 0 || strcmp(url, "/metrics") == 0 ||
-                 strcmp(url, "/healthz") == 0;
+    bool known =
+        strcmp(url, "/") == 0 || strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0;
     if (!known)
         return send_static(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         *upload_data_size = 0; /* ignore any body */
         struct MHD_Response *r = MHD_create_response_from_buffer(
-            strlen("method not allowed\n"), (void *)"method not allowed\n",
-            MHD_RESPMEM_PERSISTENT);
+            strlen("method not allowed\n"), (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
         if (r == NULL)
             return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
@@ -222,7 +220,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 struct http *http_start(const char *host, uint16_t port, struct state *st,
                         const struct build_info *bi)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char service[8];
@@ -246,8 +245,8 @@ struct http *http_start(const char *host, uint16_t port, struct state *st,
         flags, port, NULL, NULL, on_request, h,
         /* First, so that it also receives messages about the options after it. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->daemon == NULL) {
         log_error("cannot listen", "host", host, "port", service, NULL);

@@ -94,8 +94,8 @@ static void put_value(char *buf, size_t len, size_t *pos, const char *v)
     put(buf, len, pos, "\"", 1);
 }
 
-static void format_fields(char *buf, size_t len, size_t *pos, enum log_level level,
-                          const char *msg, va_list ap)
+static void format_fields(char *buf, size_t len, size_t *pos, enum log_level level, const char *msg,
+                          va_list ap)
 {
     put(buf, len, pos, "level=", 6);
     put(buf, len, pos, level_names[level], strlen(level_names[level]));

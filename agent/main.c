@@ -2,8 +2,8 @@
  * main.c: wiring only. Parse the command line, load the config, start the sampler, the check
  * workers and the HTTP server, then wait for signals: SIGTERM/SIGINT stop, SIGHUP reloads.
  */
-#include <errno.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -59,12 +59,9 @@ struct options {
 static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'C'},
-        {"once", no_argument, NULL, 'O'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+        {"once", no_argument, NULL, 'O'},         {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int ch;
 
@@ -254,8 +251,8 @@ static void reload(struct workers *w, struct state *st, const char *path)
         return;
     }
     if (strcmp(cfg->listen, w->cfg->listen) != 0)
-        log_warn("listen address changes need a restart; still listening on the old one",
-                 "listen", w->cfg->listen, NULL);
+        log_warn("listen address changes need a restart; still listening on the old one", "listen",
+                 w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
     workers_stop(w);
     workers_free(w);

@@ -85,8 +85,7 @@ static size_t utf8_seq_len(const unsigned char *p)
             lo = 0x90; /* overlong */
         if (c == 0xF4)
             hi = 0x8F; /* past U+10FFFF */
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4
-                                                                                           : 0;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
     }
     return 0;
 }
@@ -141,8 +140,7 @@ static void put_help_text(struct buf *out, const char *s)
     buf_append(out, run, (size_t)(s - run));
 }
 
-static void put_family_header(struct buf *out, const char *name, const char *type,
-                              const char *help)
+static void put_family_header(struct buf *out, const char *name, const char *type, const char *help)
 {
     buf_printf(out, "# HELP %s ", name);
     put_help_text(out, help);
@@ -243,8 +241,8 @@ static void put_db_series(struct buf *out, const char *name, const struct db_sna
 }
 
 /* An agent family with one unlabelled series. */
-static void put_agent_family(struct buf *out, const char *name, const char *type,
-                             const char *help, struct value v)
+static void put_agent_family(struct buf *out, const char *name, const char *type, const char *help,
+                             struct value v)
 {
     put_family_header(out, name, type, help);
     buf_printf(out, "%s ", name);
@@ -287,8 +285,7 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
                      "1 when the last configuration load or reload succeeded, else 0.",
                      value_u64(a->last_reload_ok));
     if (a->last_reload_ok_ms != 0)
-        put_agent_family(out, "sqlite_agent_config_last_reload_success_timestamp_seconds",
-                         "gauge",
+        put_agent_family(out, "sqlite_agent_config_last_reload_success_timestamp_seconds", "gauge",
                          "Unix time of the last successful configuration load or reload.",
                          value_ms(a->last_reload_ok_ms));
     put_family_header(out, "sqlite_agent_config_reloads_total", "counter",
@@ -398,8 +395,7 @@ static bool get_freelist(const struct db_snapshot *d, int64_t now_ms, struct db_
     return sample_header_ok(&d->sample);
 }
 
-static bool get_change_counter(const struct db_snapshot *d, int64_t now_ms,
-                               struct db_series *o)
+static bool get_change_counter(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->sample.db.change_counter);
@@ -413,8 +409,7 @@ static bool get_user_version(const struct db_snapshot *d, int64_t now_ms, struct
     return sample_header_ok(&d->sample);
 }
 
-static bool get_application_id(const struct db_snapshot *d, int64_t now_ms,
-                               struct db_series *o)
+static bool get_application_id(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->sample.db.application_id);
@@ -422,8 +417,7 @@ static bool get_application_id(const struct db_snapshot *d, int64_t now_ms,
 }
 
 /* fileformat2, 1.3.14: offset 96 is current only while offset 92 equals the change counter. */
-static bool get_writer_version(const struct db_snapshot *d, int64_t now_ms,
-                               struct db_series *o)
+static bool get_writer_version(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->sample.db.sqlite_version);
@@ -445,8 +439,7 @@ static bool get_wal_size(const struct db_snapshot *d, int64_t now_ms, struct db_
     return sample_header_ok(&d->sample);
 }
 
-static bool get_wal_header_valid(const struct db_snapshot *d, int64_t now_ms,
-                                 struct db_series *o)
+static bool get_wal_header_valid(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->sample.wal_result == FF_OK);
@@ -460,8 +453,7 @@ static bool get_wal_ckpt_seq(const struct db_snapshot *d, int64_t now_ms, struct
     return sample_wal_read(&d->sample) && d->sample.wal_result == FF_OK;
 }
 
-static bool get_walindex_valid(const struct db_snapshot *d, int64_t now_ms,
-                               struct db_series *o)
+static bool get_walindex_valid(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->sample.walindex_result == FF_OK);
@@ -513,8 +505,7 @@ static bool get_check_errors(const struct db_snapshot *d, int64_t now_ms, struct
     return d->check.completed_once;
 }
 
-static bool get_check_duration(const struct db_snapshot *d, int64_t now_ms,
-                               struct db_series *o)
+static bool get_check_duration(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_double(d->check.duration_s);
@@ -546,8 +537,8 @@ static const struct db_family db_families[] = {
      get_up},
     {"sqlite_last_sample_timestamp_seconds", "gauge", "Unix time of the last header sample.",
      get_last_sample},
-    {"sqlite_sample_age_seconds", "gauge",
-     "Seconds since the last header sample, at render time.", get_sample_age},
+    {"sqlite_sample_age_seconds", "gauge", "Seconds since the last header sample, at render time.",
+     get_sample_age},
     {"sqlite_database_header_valid", "gauge",
      "1 when the first 100 bytes of the file are a valid SQLite header, 0 when the file was "
      "read but they are not.",
@@ -590,26 +581,24 @@ static const struct db_family db_families[] = {
      "1 when the -shm wal-index header was read consistently (copies equal, initialised, "
      "checksum good), else 0.",
      get_walindex_valid},
-    {"sqlite_wal_frames", "gauge", "Valid frames in the WAL (wal-index mxFrame).",
-     get_wal_frames},
+    {"sqlite_wal_frames", "gauge", "Valid frames in the WAL (wal-index mxFrame).", get_wal_frames},
     {"sqlite_wal_checkpoint_lag_frames", "gauge",
      "WAL frames not yet copied back into the database (mxFrame - nBackfill, at least 0).",
      get_ckpt_lag},
     {"sqlite_database_malformed", "gauge",
-     "1 when the last completed integrity or quick check found corruption, else 0.",
-     get_malformed},
+     "1 when the last completed integrity or quick check found corruption, else 0.", get_malformed},
     {"sqlite_check_running", "gauge", "1 while a check of the configured kind is running.",
      get_check_running},
     {"sqlite_check_errors", "gauge", "Problem rows reported by the last completed check.",
      get_check_errors},
-    {"sqlite_check_duration_seconds", "gauge",
-     "Wall time of the last check run, completed or not.", get_check_duration},
+    {"sqlite_check_duration_seconds", "gauge", "Wall time of the last check run, completed or not.",
+     get_check_duration},
     {"sqlite_check_last_success_timestamp_seconds", "gauge",
      "Unix time the last check completed (result ok or malformed).", get_check_success},
 };
 
-static void put_db_family(struct buf *out, const struct db_family *f,
-                          const struct snapshot *snap, int64_t now_ms)
+static void put_db_family(struct buf *out, const struct db_family *f, const struct snapshot *snap,
+                          int64_t now_ms)
 {
     bool header = false;
     size_t i;

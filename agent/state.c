@@ -26,10 +26,8 @@ struct state {
 };
 
 static const char *const result_names[CHECK_RESULT_COUNT] = {
-    [CHECK_RESULT_OK] = "ok",
-    [CHECK_RESULT_MALFORMED] = "malformed",
-    [CHECK_RESULT_BUSY] = "busy",
-    [CHECK_RESULT_TIMEOUT] = "timeout",
+    [CHECK_RESULT_OK] = "ok",       [CHECK_RESULT_MALFORMED] = "malformed",
+    [CHECK_RESULT_BUSY] = "busy",   [CHECK_RESULT_TIMEOUT] = "timeout",
     [CHECK_RESULT_ERROR] = "error",
 };
 

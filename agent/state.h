@@ -27,21 +27,21 @@ enum sample_status {
 struct sample {
     int64_t taken_ms; /* wall clock, Unix ms */
     enum sample_status status;
-    int err;                   /* errno when SAMPLE_UNREADABLE */
-    uint64_t file_size;        /* database file size in bytes */
-    enum ff_result db_result;  /* header parse result */
-    struct ff_db_header db;    /* valid when status == SAMPLE_OK */
-    bool wal_present;          /* a -wal file exists */
-    uint64_t wal_size;         /* its size; 0 when absent */
-    enum ff_result wal_result; /* header parse result, when wal_present */
-    struct ff_wal_header wal;  /* valid when wal_result is FF_OK */
-    bool shm_present;          /* a -shm file exists */
+    int err;                        /* errno when SAMPLE_UNREADABLE */
+    uint64_t file_size;             /* database file size in bytes */
+    enum ff_result db_result;       /* header parse result */
+    struct ff_db_header db;         /* valid when status == SAMPLE_OK */
+    bool wal_present;               /* a -wal file exists */
+    uint64_t wal_size;              /* its size; 0 when absent */
+    enum ff_result wal_result;      /* header parse result, when wal_present */
+    struct ff_wal_header wal;       /* valid when wal_result is FF_OK */
+    bool shm_present;               /* a -shm file exists */
     enum ff_result walindex_result; /* after retries, when shm_present */
     struct ff_walindex walindex;    /* valid when walindex_result is FF_OK */
 };
 
 enum check_result {
-    CHECK_RESULT_OK = 0,   /* completed, every row "ok" */
+    CHECK_RESULT_OK = 0,    /* completed, every row "ok" */
     CHECK_RESULT_MALFORMED, /* SQLITE_CORRUPT/NOTADB, or problem rows */
     CHECK_RESULT_BUSY,      /* SQLITE_BUSY/LOCKED: could not run */
     CHECK_RESULT_TIMEOUT,   /* aborted at check_timeout */
@@ -56,28 +56,28 @@ const char *state_check_result_str(enum check_result r);
 struct check_outcome {
     enum check_kind kind;
     enum check_result result;
-    uint32_t problems;     /* problem rows, when result is ok or malformed */
-    double duration_s;     /* wall time of the run */
-    int64_t finished_ms;   /* wall clock, Unix ms */
+    uint32_t problems;   /* problem rows, when result is ok or malformed */
+    double duration_s;   /* wall time of the run */
+    int64_t finished_ms; /* wall clock, Unix ms */
 };
 
 /* Per-database check history. "Completed" means ok or malformed. */
 struct check_state {
-    bool completed_once;      /* some run has completed */
-    bool malformed;           /* the last completed run found corruption */
+    bool completed_once; /* some run has completed */
+    bool malformed;      /* the last completed run found corruption */
     enum check_kind last_kind;
     enum check_result last_result;
-    uint32_t problems;        /* rows from the last completed run */
-    double duration_s;        /* of the last run, completed or not */
-    int64_t last_success_ms;  /* end of the last completed run; 0 = never */
+    uint32_t problems;       /* rows from the last completed run */
+    double duration_s;       /* of the last run, completed or not */
+    int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
-    bool running;             /* a run is in progress now */
+    bool running; /* a run is in progress now */
 };
 
 struct db_snapshot {
     const char *name; /* owned by the snapshot */
     const char *path;
-    enum check_kind kind;  /* configured check kind */
+    enum check_kind kind; /* configured check kind */
     struct sample sample;
     struct check_state check;
 };
@@ -85,14 +85,14 @@ struct db_snapshot {
 /* The agent's own health. */
 struct agent_stats {
     int64_t start_ms;
-    uint64_t sample_passes;        /* completed sampling passes */
-    double last_sample_pass_s;     /* wall time of the last pass */
-    uint64_t scrapes;              /* /metrics responses */
-    double last_render_s;          /* render time of the previous scrape */
+    uint64_t sample_passes;    /* completed sampling passes */
+    double last_sample_pass_s; /* wall time of the last pass */
+    uint64_t scrapes;          /* /metrics responses */
+    double last_render_s;      /* render time of the previous scrape */
     bool last_reload_ok;
-    int64_t last_reload_ok_ms;     /* last successful (re)load */
-    uint64_t reloads[2];           /* [0] failed, [1] succeeded */
-    uint64_t alert_posts[2];       /* posts to Alertmanager: [0] failed, [1] succeeded */
+    int64_t last_reload_ok_ms; /* last successful (re)load */
+    uint64_t reloads[2];       /* [0] failed, [1] succeeded */
+    uint64_t alert_posts[2];   /* posts to Alertmanager: [0] failed, [1] succeeded */
 };
 
 struct snapshot {
