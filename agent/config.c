@@ -31,6 +31,7 @@
  * thread-safe: load the configuration from one thread at a time (main, at start and on reload).
  */
 #include "config.h"
+#include "sqlitever.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -460,6 +461,45 @@ static int set_urls(const struct config_key *k, void *base, const char *value, c
     return 0;
 }
 
+#define PATCHED_MAX 32
+
+/* SQLite versions, "3.40.1 3.44.2", separated by spaces or commas. The key's field is
+ * ignored: the list fills struct config's patched and npatched. */
+static int set_versions(const struct config_key *k, void *base, const char *value, char *why,
+                        size_t len)
+{
+    struct config *c = base;
+    const char *p = value;
+    (void)k;
+
+    free(c->patched);
+    c->npatched = 0;
+    c->patched = calloc(PATCHED_MAX, sizeof(*c->patched));
+    if (!c->patched) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    while (*p) {
+        size_t n = strcspn(p, " \t,");
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        if (c->npatched == PATCHED_MAX) {
+            snprintf(why, len, "more than %d versions", PATCHED_MAX);
+            return -1;
+        }
+        if (!sqlitever_parse_n(p, n, &c->patched[c->npatched])) {
+            int shown = n > 40 ? 40 : (int)n;
+            snprintf(why, len, "\"%.*s\" is not an SQLite version like 3.40.1", shown, p);
+            return -1;
+        }
+        c->npatched++;
+        p += n;
+    }
+    return 0;
+}
+
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
@@ -467,6 +507,7 @@ static const struct value_type type_log_level = {set_log_level, sizeof(enum log_
 static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
+static const struct value_type type_versions = {set_versions, 0};
 
 /* ---- the keys ---------------------------------------------------------------------------- */
 
@@ -487,6 +528,7 @@ static const struct config_key config_keys[] = {
     {A(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, "60s", 0},
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
+    {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
@@ -1108,6 +1150,7 @@ void config_free(struct config *c)
     }
     free(c->dbs);
     urls_free(&c->am);
+    free(c->patched);
     free(c->am.runbook_url);
     free(c->am.external_url);
     free(c->listen);

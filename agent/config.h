@@ -49,6 +49,10 @@ struct config {
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
     enum log_level log_level;
+    /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
+     * the version number), in SQLITE_VERSION_NUMBER form. */
+    size_t npatched;
+    uint32_t *patched;
     size_t ndbs;
     struct db_config *dbs; /* in file order */
     struct alertmanager_config am;

@@ -54,9 +54,16 @@ static const char sym_name[] = "sqlite3_version";
 /* Hash chains longer than this are treated as corrupt (a real chain is a handful). */
 #define MAX_CHAIN 65536u
 
+/* Work allowed per parse, in bytes scanned or symbol table bytes read: linear in the input. A
+ * crafted object with a thousand symbol tables or scan regions over the same bytes, or
+ * packed with source ids, would otherwise cost quadratic time. */
+#define WORK_PER_BYTE 4u
+#define WORK_BASE (1u << 22)
+
 struct elf {
     const unsigned char *b;
     size_t len;
+    uint64_t budget; /* work left, see WORK_PER_BYTE */
     bool is64;
     bool big;
     uint16_t type;
@@ -83,6 +90,15 @@ struct sym {
 };
 
 /* ---- bounds-checked readers -------------------------------------------------------------- */
+
+/* Takes n units of work from the budget; false (and nothing taken) when it is spent. */
+static bool spend(struct elf *e, uint64_t n)
+{
+    if (n > e->budget)
+        return false;
+    e->budget -= n;
+    return true;
+}
 
 static bool in_bounds(const struct elf *e, uint64_t off, uint64_t n)
 {
@@ -155,6 +171,7 @@ static bool elf_open(struct elf *e, const unsigned char *buf, size_t len)
     memset(e, 0, sizeof(*e));
     e->b = buf;
     e->len = len;
+    e->budget = (uint64_t)len * WORK_PER_BYTE + WORK_BASE;
     if (!buf || len < EI_NIDENT || memcmp(buf, "\177ELF", 4) != 0)
         return false;
     if (buf[4] != ELFCLASS32 && buf[4] != ELFCLASS64)
@@ -218,9 +235,8 @@ static bool elf_phdr(const struct elf *e, uint64_t i, struct phdr *ph)
     {
         uint32_t off, va, fs;
 
-        if (!get_u32(e, o, &ph->type) || !get_u32(e, o + 4, &off) ||
-            !get_u32(e, o + 8, &va) || !get_u32(e, o + 16, &fs) ||
-            !get_u32(e, o + 24, &ph->flags))
+        if (!get_u32(e, o, &ph->type) || !get_u32(e, o + 4, &off) || !get_u32(e, o + 8, &va) ||
+            !get_u32(e, o + 16, &fs) || !get_u32(e, o + 24, &ph->flags))
             return false;
         ph->offset = off;
         ph->vaddr = va;
@@ -246,10 +262,9 @@ static bool elf_shdr(const struct elf *e, uint64_t i, struct shdr *sh)
     {
         uint32_t fl, ad, of, sz, es;
 
-        if (!get_u32(e, o + 4, &sh->type) || !get_u32(e, o + 8, &fl) ||
-            !get_u32(e, o + 12, &ad) || !get_u32(e, o + 16, &of) ||
-            !get_u32(e, o + 20, &sz) || !get_u32(e, o + 24, &sh->link) ||
-            !get_u32(e, o + 36, &es))
+        if (!get_u32(e, o + 4, &sh->type) || !get_u32(e, o + 8, &fl) || !get_u32(e, o + 12, &ad) ||
+            !get_u32(e, o + 16, &of) || !get_u32(e, o + 20, &sz) ||
+            !get_u32(e, o + 24, &sh->link) || !get_u32(e, o + 36, &es))
             return false;
         sh->flags = fl;
         sh->addr = ad;
@@ -286,8 +301,7 @@ static uint64_t sym_entsize(const struct elf *e)
 }
 
 /* The bytes of a section, clipped to the buffer; false for NOBITS or out of range. */
-static bool section_span(const struct elf *e, const struct shdr *sh, uint64_t *off,
-                         uint64_t *size)
+static bool section_span(const struct elf *e, const struct shdr *sh, uint64_t *off, uint64_t *size)
 {
     if (sh->type == SHT_NOBITS || sh->offset > e->len)
         return false;
@@ -356,8 +370,8 @@ static bool use_symbol(const struct elf *e, const struct sym *s, struct elfver_i
         return false;
     if (e->type == ET_REL) {
         /* Relocatable object: st_value is an offset into its section. */
-        if (s->shndx >= SHN_LORESERVE || !elf_shdr(e, s->shndx, &sh) ||
-            sh.type == SHT_NOBITS || s->value > UINT64_MAX - sh.offset)
+        if (s->shndx >= SHN_LORESERVE || !elf_shdr(e, s->shndx, &sh) || sh.type == SHT_NOBITS ||
+            s->value > UINT64_MAX - sh.offset)
             return false;
         return read_version_at(e, sh.offset + s->value, s->size, out);
     }
@@ -373,7 +387,7 @@ static bool use_symbol(const struct elf *e, const struct sym *s, struct elfver_i
 
 /* ---- 1. section symbol tables ------------------------------------------------------------ */
 
-static bool find_in_symtab(const struct elf *e, uint32_t want_type, struct elfver_info *out)
+static bool find_in_symtab(struct elf *e, uint32_t want_type, struct elfver_info *out)
 {
     struct shdr sh, strsh;
     uint64_t i, j, symoff, symsize, stroff, strsize, ent;
@@ -388,6 +402,8 @@ static bool find_in_symtab(const struct elf *e, uint32_t want_type, struct elfve
         if (!elf_shdr(e, sh.link, &strsh) || !section_span(e, &strsh, &stroff, &strsize))
             continue;
         for (j = 0; j < symsize / ent; j++) {
+            if (!spend(e, ent)) /* as many units as bytes of the table */
+                return false;
             if (!elf_sym(e, symoff + j * ent, &s))
                 break;
             if (name_is(e, stroff, strsize, s.name) && use_symbol(e, &s, out)) {
@@ -420,10 +436,10 @@ static bool read_dynamic(const struct elf *e, struct dyninfo *d)
         for (j = 0; j < ph.filesz / ent; j++) {
             uint64_t o = ph.offset + j * ent;
 
+            /* d_tag is signed (Elf32_Sword/Elf64_Sxword), but every tag looked for is
+             * positive, so it is compared unsigned, zero-extended. */
             if (o < ph.offset || !get_word(e, o, &tag) || !get_word(e, o + ent / 2, &val))
                 break;
-            if (!e->is64 && tag > 0x7fffffffu)
-                tag |= 0xffffffff00000000u; /* Elf32_Sword sign */
             if (tag == DT_NULL)
                 break;
             switch (tag) {
@@ -628,10 +644,8 @@ static bool is_version_at(const unsigned char *start, const unsigned char *p,
 static bool nearest_version(const unsigned char *r0, const unsigned char *r1,
                             const unsigned char *id, uint32_t *v, const unsigned char **at)
 {
-    const unsigned char *lo = (size_t)(id - r0) > ELFVER_SCAN_WINDOW ? id - ELFVER_SCAN_WINDOW
-                                                                   : r0;
-    const unsigned char *hi = (size_t)(r1 - id) > ELFVER_SCAN_WINDOW ? id + ELFVER_SCAN_WINDOW
-                                                                   : r1;
+    const unsigned char *lo = (size_t)(id - r0) > ELFVER_SCAN_WINDOW ? id - ELFVER_SCAN_WINDOW : r0;
+    const unsigned char *hi = (size_t)(r1 - id) > ELFVER_SCAN_WINDOW ? id + ELFVER_SCAN_WINDOW : r1;
     size_t d;
     uint32_t cand;
 
@@ -652,11 +666,13 @@ static bool nearest_version(const unsigned char *r0, const unsigned char *r1,
 }
 
 /* Scans one region; keeps the oldest version paired with any source id in it. */
-static void scan_region(const struct elf *e, uint64_t off, uint64_t size, struct elfver_info *best)
+static void scan_region(struct elf *e, uint64_t off, uint64_t size, struct elfver_info *best)
 {
     const unsigned char *r0 = e->b + off, *r1 = r0 + size, *p = r0, *dash, *at;
     uint32_t v;
 
+    if (!spend(e, size))
+        return;
     while (p < r1 && (dash = memchr(p, '-', (size_t)(r1 - p))) != NULL) {
         /* The first '-' of a source id is its fifth byte. */
         const unsigned char *id = dash - 4;
@@ -664,6 +680,8 @@ static void scan_region(const struct elf *e, uint64_t off, uint64_t size, struct
         p = dash + 1;
         if (dash - r0 < 4 || !is_source_id(id, (size_t)(r1 - id)))
             continue;
+        if (!spend(e, 2 * ELFVER_SCAN_WINDOW))
+            return;
         if (nearest_version(r0, r1, id, &v, &at) && (best->version == 0 || v < best->version)) {
             /* is_version_at() saw the NUL within SQLITEVER_TEXT_MAX bytes. */
             size_t n = strnlen((const char *)at, SQLITEVER_TEXT_MAX - 1);
@@ -681,7 +699,7 @@ static void scan_region(const struct elf *e, uint64_t off, uint64_t size, struct
  * PROGBITS sections (.rodata and friends); without them, the non-writable PT_LOAD
  * segments; without those, the whole buffer.
  */
-static bool find_by_source_id(const struct elf *e, struct elfver_info *out)
+static bool find_by_source_id(struct elf *e, struct elfver_info *out)
 {
     struct elfver_info best;
     struct shdr sh;
@@ -698,8 +716,7 @@ static bool find_by_source_id(const struct elf *e, struct elfver_info *out)
         scan_region(e, off, size, &best);
     }
     for (i = 0; regions == 0 && i < e->phnum; i++) {
-        if (!elf_phdr(e, i, &ph) || ph.type != PT_LOAD || (ph.flags & PF_W) ||
-            ph.offset > e->len)
+        if (!elf_phdr(e, i, &ph) || ph.type != PT_LOAD || (ph.flags & PF_W) || ph.offset > e->len)
             continue;
         size = ph.filesz <= e->len - ph.offset ? ph.filesz : e->len - ph.offset;
         scan_region(e, ph.offset, size, &best);
@@ -842,6 +859,7 @@ enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info 
     unsigned char ident[4];
     enum elfver_result r;
     struct stat st;
+    ssize_t got;
     void *map;
     size_t i;
 
@@ -859,14 +877,15 @@ enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info 
             return c->e[i].result;
         }
     }
-    if (st.st_size <= 0 || (uint64_t)st.st_size > max_file ||
-        (uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        errno = st.st_size <= 0 ? EINVAL : EFBIG;
+    if ((uint64_t)st.st_size > max_file || (uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+        errno = EFBIG;
         return ELFVER_ERROR;
     }
     /* Look before mapping: whatever is not ELF (a database, say) is never mapped. */
-    if (pread(fd, ident, sizeof(ident), 0) != (ssize_t)sizeof(ident) ||
-        memcmp(ident, "\177ELF", 4) != 0) {
+    got = st.st_size < (off_t)sizeof(ident) ? 0 : pread(fd, ident, sizeof(ident), 0);
+    if (got < 0)
+        return ELFVER_ERROR;
+    if (got != (ssize_t)sizeof(ident) || memcmp(ident, "\177ELF", 4) != 0) {
         r = ELFVER_NOT_ELF;
     } else {
         /* A library file, read-only and private: nothing we do can reach the file. */

@@ -73,7 +73,7 @@ struct elfver_cache;
 
 struct elfver_cache_stats {
     uint64_t hits;
-    uint64_t misses;  /* objects actually read */
+    uint64_t misses; /* objects actually read */
     uint64_t evictions;
     size_t entries;
 };

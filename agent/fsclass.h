@@ -35,4 +35,8 @@ const struct fsclass *fsclass_table(size_t *count);
 /* statfs(path) and classify. Returns 0, or -1 with errno set (then *out is "unknown"). */
 int fsclass_statfs(const char *path, struct fsclass *out);
 
+/* The same through an open descriptor (the sampler's own): no path lookup, no race with a
+ * rename. */
+int fsclass_fstatfs(int fd, struct fsclass *out);
+
 #endif

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sampler.h"
+#include "sqlitever.h"
 #include "state.h"
 #include "version.h"
 
@@ -311,6 +312,17 @@ static int run_daemon(struct config *cfg, const char *config_path, const struct 
     return EXIT_SUCCESS;
 }
 
+/* The agent's own library may have the WAL-reset race; say why that is no risk here. */
+static void check_own_sqlite(const struct config *cfg)
+{
+    uint32_t v = (uint32_t)sqlite3_libversion_number();
+
+    if (sqlitever_wal_reset_race(v, cfg->patched, cfg->npatched))
+        log_warn("the agent links an SQLite with the WAL-reset race; its own connections are "
+                 "not exposed: they are read-only, never write and never checkpoint",
+                 "sqlite_version", sqlite3_libversion(), NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -327,6 +339,7 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     log_set_level(cfg->log_level);
+    check_own_sqlite(cfg);
     raise_fd_limit();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "fileformat.h"
+#include "sqlitever.h"
 
 /* U+FFFD REPLACEMENT CHARACTER, for bytes that are not UTF-8 */
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
@@ -530,6 +531,60 @@ struct db_family {
 
 /* Output order is table order. sqlite_check_runs_total, with several series per database,
  * follows the table (put_check_runs). */
+
+/* ---- risk factors (risk.h) ---------------------------------------------------------------- */
+
+static bool get_open_processes(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->procs.db.open_processes);
+    return d->procs.scanned;
+}
+
+static bool get_mmap_processes(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->procs.db.mmap_processes);
+    return d->procs.scanned;
+}
+
+static bool get_wal_open_processes(const struct db_snapshot *d, int64_t now_ms,
+                                   struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->procs.wal.open_processes);
+    return d->procs.scanned;
+}
+
+static bool get_oldest_library(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->procs.db.oldest_version);
+    return d->procs.scanned && d->procs.db.oldest_version != 0;
+}
+
+static bool get_race_exposed(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->risk.wal_reset_race_exposed);
+    return d->sample.status == SAMPLE_OK;
+}
+
+static bool get_walindex_inconsistent(const struct db_snapshot *d, int64_t now_ms,
+                                      struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->risk.wal_index_inconsistent);
+    return d->sample.status != SAMPLE_NONE && d->sample.shm_present;
+}
+
+static bool get_network_fs(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->sample.fs.network);
+    return d->sample.status != SAMPLE_NONE && d->sample.fs_known;
+}
+
 static const struct db_family db_families[] = {
     {"sqlite_up", "gauge",
      "1 when the last sample read the database file and its header is a valid SQLite header; "
@@ -595,6 +650,35 @@ static const struct db_family db_families[] = {
      get_check_duration},
     {"sqlite_check_last_success_timestamp_seconds", "gauge",
      "Unix time the last check completed (result ok or malformed).", get_check_success},
+    {"sqlite_database_open_processes", "gauge",
+     "Processes other than the agent with the database file open, from the last /proc scan.",
+     get_open_processes},
+    {"sqlite_database_mmap_processes", "gauge",
+     "Of those, processes that map the database file itself into memory, which is what "
+     "PRAGMA mmap_size > 0 does (the -shm mapping is normal and not counted).",
+     get_mmap_processes},
+    {"sqlite_wal_open_processes", "gauge",
+     "Processes other than the agent with the -wal file open, from the last /proc scan.",
+     get_wal_open_processes},
+    {"sqlite_database_oldest_library_version_number", "gauge",
+     "Oldest SQLITE_VERSION_NUMBER among the libraries of the processes with the file open, "
+     "read from the loaded objects; absent when none could be told.",
+     get_oldest_library},
+    {"sqlite_wal_reset_race_exposed", "gauge",
+     "1 when the database is in WAL mode and a process with it open runs an SQLite with the "
+     "WAL-reset race (3.7.0 to 3.51.2, fixed in 3.51.3, 3.44.6 and 3.50.7; versions declared in "
+     "patched_sqlite_versions excepted), or, when no process's library could be told, the "
+     "header's last writer (offset 96) does.",
+     get_race_exposed},
+    {"sqlite_wal_index_inconsistent", "gauge",
+     "1 when the wal-index header says more frames were checkpointed than the WAL holds "
+     "(nBackfill > mxFrame), or its two copies stayed unequal across retries: what the "
+     "WAL-reset race leaves behind.",
+     get_walindex_inconsistent},
+    {"sqlite_database_on_network_filesystem", "gauge",
+     "1 when the database's filesystem is a network or FUSE one (NFS, CIFS/SMB, 9p, Ceph, ...), "
+     "where WAL's shared memory and POSIX locks are not reliable.",
+     get_network_fs},
 };
 
 static void put_db_family(struct buf *out, const struct db_family *f, const struct snapshot *snap,
@@ -650,6 +734,107 @@ static void put_check_runs(struct buf *out, const struct snapshot *snap)
     }
 }
 
+
+/* One per-database series with one extra label. */
+static void put_db_labelled(struct buf *out, const char *name, const struct db_snapshot *d,
+                            const char *label, const char *value, uint64_t v)
+{
+    buf_printf(out, "%s{db=\"", name);
+    metrics_escape_label(out, d->name);
+    buf_puts(out, "\",path=\"");
+    metrics_escape_label(out, d->path);
+    buf_printf(out, "\",%s=\"", label);
+    metrics_escape_label(out, value);
+    buf_printf(out, "\"} %" PRIu64 "\n", v);
+}
+
+static void put_processes_by_version(struct buf *out, const struct snapshot *snap)
+{
+    static const char name[] = "sqlite_database_processes";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        const struct procscan_result *r = &d->procs.db;
+        if (!d->procs.scanned)
+            continue;
+        if (!header) {
+            put_family_header(out, name, "gauge",
+                              "Processes with the database file open, by the SQLite library "
+                              "version they run (\"unknown\" when it could not be told).");
+            header = true;
+        }
+        for (uint32_t v = 0; v < r->nversions && v < PROCSCAN_VERSION_SLOTS; v++) {
+            char text[24];
+            sqlitever_format(r->versions[v].version, text, sizeof(text));
+            put_db_labelled(out, name, d, "library_version", text, r->versions[v].processes);
+        }
+        if (r->other_versions)
+            put_db_labelled(out, name, d, "library_version", "other", r->other_versions);
+        if (r->unknown_version || r->open_processes == 0)
+            put_db_labelled(out, name, d, "library_version", "unknown", r->unknown_version);
+    }
+}
+
+static void put_filesystem_info(struct buf *out, const struct snapshot *snap)
+{
+    static const char name[] = "sqlite_database_filesystem_info";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        if (d->sample.status == SAMPLE_NONE || !d->sample.fs_known)
+            continue;
+        if (!header) {
+            put_family_header(out, name, "gauge",
+                              "Always 1; fstype is the filesystem the database file is on.");
+            header = true;
+        }
+        put_db_labelled(out, name, d, "fstype", d->sample.fs.name, 1);
+    }
+}
+
+/* Only the reasons that hold are present, so `sqlite_corruption_risk == 1` lists them. */
+static void put_corruption_risk(struct buf *out, const struct snapshot *snap)
+{
+    static const char name[] = "sqlite_corruption_risk";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        for (int r = 0; r < RISK_REASON_COUNT; r++) {
+            if (!d->risk.reason[r])
+                continue;
+            if (!header) {
+                put_family_header(out, name, "gauge",
+                                  "1 for each known corruption risk that holds: wal_reset_race "
+                                  "(WAL, two or more connections, a vulnerable SQLite), "
+                                  "mmap_with_multiple_writers, wal_on_network_fs.");
+                header = true;
+            }
+            put_db_labelled(out, name, d, "reason", risk_reason_str((enum risk_reason)r), 1);
+        }
+    }
+}
+
+static void put_proc_scan(struct buf *out, const struct snapshot *snap)
+{
+    const struct agent_stats *a = &snap->agent;
+
+    if (!a->proc_scanned)
+        return;
+    put_agent_family(out, "sqlite_agent_process_scan_duration_seconds", "gauge",
+                     "Wall time of the last /proc scan for processes using the databases.",
+                     value_double(a->last_proc_scan_s));
+    put_agent_family(out, "sqlite_agent_processes_scanned", "gauge",
+                     "Processes the last /proc scan looked at (the agent excluded).",
+                     value_u64(a->procs.processes));
+    put_agent_family(out, "sqlite_agent_processes_uninspectable", "gauge",
+                     "Processes whose open files or mappings the agent could not read "
+                     "(permissions): their use of the databases is unknown.",
+                     value_u64(a->procs.uninspectable));
+}
+
 int metrics_render(const struct snapshot *snap, const struct build_info *bi, int64_t now_ms,
                    struct buf *out)
 {
@@ -659,5 +844,9 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     for (f = 0; f < sizeof db_families / sizeof db_families[0]; f++)
         put_db_family(out, &db_families[f], snap, now_ms);
     put_check_runs(out, snap);
+    put_processes_by_version(out, snap);
+    put_filesystem_info(out, snap);
+    put_corruption_risk(out, snap);
+    put_proc_scan(out, snap);
     return out->failed ? -1 : 0;
 }

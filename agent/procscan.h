@@ -54,6 +54,10 @@ struct procscan_version_count {
 
 struct procscan_result {
     uint32_t open_processes; /* processes with at least one descriptor on the file */
+    /* Descriptors on the file across those processes: SQLite opens one per connection, so
+     * this tells "two connections in one process" (the WAL-reset race needs two or more
+     * connections, threads or processes) from one. */
+    uint32_t open_descriptors;
     uint32_t mmap_processes; /* of those, processes that also map the file itself */
     uint32_t nversions;      /* slots used in versions[] */
     struct procscan_version_count versions[PROCSCAN_VERSION_SLOTS]; /* ascending version */

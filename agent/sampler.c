@@ -19,6 +19,8 @@
 
 #include "clock.h"
 #include "log.h"
+#include "procscan.h"
+#include "risk.h"
 
 /* How many times to re-read a wal-index whose two header copies differ or whose checksum fails
  * before calling it unstable. SQLite's own reader (walIndexReadHdr) retries and then takes the
@@ -49,6 +51,14 @@ struct db_files {
 
 struct sampler {
     const struct config *cfg;
+    /* The /proc scan: one pass for every database, after a sampling pass, at most once per
+     * [agent] sample_interval. NULL when it could not be set up (the agent goes on without). */
+    struct procscan *ps;
+    struct procscan_target *targets; /* 2 per database: the file, its -wal */
+    struct procscan_result *results;
+    struct proc_usage *procs;        /* per database, from the last scan */
+    struct sample *last;             /* per database, the last sample */
+    int64_t next_scan_ms;            /* monotonic */
     struct state *state;
     struct fdguard *const *guards;
     struct db_files *dbs;
@@ -93,6 +103,19 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
         sampler_free(sp);
         return NULL;
     }
+    size_t n = cfg->ndbs ? cfg->ndbs : 1;
+    sp->targets = calloc(2 * n, sizeof(*sp->targets));
+    sp->results = calloc(2 * n, sizeof(*sp->results));
+    sp->procs = calloc(n, sizeof(*sp->procs));
+    sp->last = calloc(n, sizeof(*sp->last));
+    if (sp->targets == NULL || sp->results == NULL || sp->procs == NULL || sp->last == NULL) {
+        sampler_free(sp);
+        return NULL;
+    }
+    sp->ps = procscan_new(0);
+    if (sp->ps == NULL)
+        log_warn("cannot set up the /proc scan; risk factors from processes are not reported",
+                 NULL);
     for (size_t i = 0; i < cfg->ndbs; i++)
         for (int k = 0; k < FILE_COUNT; k++)
             sp->dbs[i].file[k].fd = -1;
@@ -205,6 +228,7 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample 
         return;
     }
     out->file_size = (uint64_t)st.st_size;
+    out->fs_known = fsclass_fstatfs(f->file[FILE_DB].fd, &out->fs) == 0;
     ssize_t n = read_head(f->file[FILE_DB].fd, buf, sizeof(buf));
     if (n < 0) {
         out->status = SAMPLE_UNREADABLE;
@@ -252,6 +276,14 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample
     out->walindex_result = r;
 }
 
+static void put_risk(struct sampler *sp, size_t i)
+{
+    struct risk r;
+
+    risk_assess(&sp->last[i], &sp->procs[i], sp->cfg->patched, sp->cfg->npatched, &r);
+    state_put_risk(sp->state, i, &sp->procs[i], &r);
+}
+
 static void sample_one(struct sampler *sp, size_t i)
 {
     struct db_files *f = &sp->dbs[i];
@@ -265,6 +297,43 @@ static void sample_one(struct sampler *sp, size_t i)
     sample_walindex(f, g, &s);
     s.taken_ms = clock_wall_ms();
     state_put_sample(sp->state, i, &s);
+    sp->last[i] = s;
+    put_risk(sp, i);
+}
+
+/* Where the scan looks: the inodes the sampler has open now (0: absent, skipped). */
+static void set_targets(struct sampler *sp)
+{
+    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
+        for (int k = 0; k < 2; k++) {
+            const struct watched *w = &sp->dbs[i].file[k == 0 ? FILE_DB : FILE_WAL];
+            struct procscan_target *t = &sp->targets[2 * i + (size_t)k];
+            t->dev = w->fd >= 0 ? w->dev : 0;
+            t->ino = w->fd >= 0 ? w->ino : 0;
+        }
+    }
+}
+
+static void scan_processes(struct sampler *sp)
+{
+    struct procscan_stats stats;
+    double t0 = clock_mono_s();
+
+    if (sp->ps == NULL)
+        return;
+    set_targets(sp);
+    if (procscan_set_targets(sp->ps, sp->targets, 2 * sp->cfg->ndbs) != 0 ||
+        procscan_run(sp->ps, sp->results, &stats) != 0) {
+        log_warn("the /proc scan failed", "error", strerror(errno), NULL);
+        return;
+    }
+    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
+        sp->procs[i].scanned = true;
+        sp->procs[i].db = sp->results[2 * i];
+        sp->procs[i].wal = sp->results[2 * i + 1];
+        put_risk(sp, i);
+    }
+    state_proc_scan_done(sp->state, clock_mono_s() - t0, &stats);
 }
 
 void sampler_run_pass(struct sampler *sp)
@@ -274,6 +343,7 @@ void sampler_run_pass(struct sampler *sp)
     for (size_t i = 0; i < sp->cfg->ndbs; i++)
         sample_one(sp, i);
     state_sample_pass_done(sp->state, clock_mono_s() - t0);
+    scan_processes(sp);
 }
 
 /* Samples the databases that are due; returns the monotonic time the next one is due. */
@@ -298,6 +368,10 @@ static int64_t sample_due(struct sampler *sp)
     }
     if (any)
         state_sample_pass_done(sp->state, clock_mono_s() - t0);
+    if (any && now >= sp->next_scan_ms) {
+        scan_processes(sp);
+        sp->next_scan_ms = now + sp->cfg->sample_interval_ms;
+    }
     return next;
 }
 
@@ -361,6 +435,11 @@ void sampler_free(struct sampler *sp)
         retry_retired(f, sp->guards[i]);
     }
     free(sp->dbs);
+    procscan_free(sp->ps);
+    free(sp->targets);
+    free(sp->results);
+    free(sp->procs);
+    free(sp->last);
     pthread_cond_destroy(&sp->wake);
     pthread_mutex_destroy(&sp->lock);
     free(sp);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SQLITEVER(x, y, z) ((uint32_t)(x) * 1000000u + (uint32_t)(y) * 1000u + (uint32_t)(z))
+#define SQLITEVER(x, y, z) ((uint32_t)(x)*1000000u + (uint32_t)(y)*1000u + (uint32_t)(z))
 
 /*
  * The one table of library defects that corrupt databases.
@@ -91,8 +91,8 @@ int sqlitever_format(uint32_t v, char *out, size_t outlen)
     out[0] = '\0';
     if (v == 0)
         return -1;
-    n = snprintf(out, outlen, "%u.%u.%u", (unsigned)(v / 1000000u),
-                 (unsigned)(v / 1000u % 1000u), (unsigned)(v % 1000u));
+    n = snprintf(out, outlen, "%u.%u.%u", (unsigned)(v / 1000000u), (unsigned)(v / 1000u % 1000u),
+                 (unsigned)(v % 1000u));
     if (n < 0 || (size_t)n >= outlen) {
         out[0] = '\0';
         return -1;
@@ -107,8 +107,8 @@ const struct sqlitever_issue *sqlitever_issues(size_t *count)
     return issues;
 }
 
-bool sqlitever_affected(const struct sqlitever_issue *issue, uint32_t v,
-                        const uint32_t *patched, size_t npatched)
+bool sqlitever_affected(const struct sqlitever_issue *issue, uint32_t v, const uint32_t *patched,
+                        size_t npatched)
 {
     size_t i;
 

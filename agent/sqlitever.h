@@ -48,8 +48,8 @@ const struct sqlitever_issue *sqlitever_issues(size_t *count);
  * unknown versions on their own. A version in patched[] (versions an operator declared
  * fixed, because distributions backport fixes without changing the number) is not
  * affected. patched may be NULL when npatched is 0. */
-bool sqlitever_affected(const struct sqlitever_issue *issue, uint32_t v,
-                        const uint32_t *patched, size_t npatched);
+bool sqlitever_affected(const struct sqlitever_issue *issue, uint32_t v, const uint32_t *patched,
+                        size_t npatched);
 
 /* sqlitever_affected() for the WAL-reset race (reason "wal_reset_race"). */
 bool sqlitever_wal_reset_race(uint32_t v, const uint32_t *patched, size_t npatched);

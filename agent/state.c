@@ -16,6 +16,8 @@ struct db_entry {
     enum check_kind kind;
     struct sample sample;
     struct check_state check;
+    struct proc_usage procs;
+    struct risk risk;
 };
 
 struct state {
@@ -96,6 +98,8 @@ int state_configure(struct state *s, const struct config *cfg)
         const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path);
         if (old != NULL) {
             dbs[i].sample = old->sample;
+            dbs[i].procs = old->procs;
+            dbs[i].risk = old->risk;
             dbs[i].check = old->check;
             dbs[i].check.running = false;
         }
@@ -123,6 +127,25 @@ void state_sample_pass_done(struct state *s, double seconds)
     pthread_mutex_lock(&s->lock);
     s->agent.sample_passes++;
     s->agent.last_sample_pass_s = seconds;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_put_risk(struct state *s, size_t idx, const struct proc_usage *u, const struct risk *r)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        s->dbs[idx].procs = *u;
+        s->dbs[idx].risk = *r;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_proc_scan_done(struct state *s, double seconds, const struct procscan_stats *st)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.proc_scanned = true;
+    s->agent.last_proc_scan_s = seconds;
+    s->agent.procs = *st;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -240,6 +263,8 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].kind = e->kind;
         snap->dbs[i].sample = e->sample;
         snap->dbs[i].check = e->check;
+        snap->dbs[i].procs = e->procs;
+        snap->dbs[i].risk = e->risk;
     }
     pthread_mutex_unlock(&s->lock);
     return snap;

@@ -14,6 +14,8 @@
 
 #include "config.h"
 #include "fileformat.h"
+#include "fsclass.h"
+#include "risk.h"
 
 enum sample_status {
     SAMPLE_NONE = 0,   /* not sampled yet */
@@ -38,6 +40,8 @@ struct sample {
     bool shm_present;               /* a -shm file exists */
     enum ff_result walindex_result; /* after retries, when shm_present */
     struct ff_walindex walindex;    /* valid when walindex_result is FF_OK */
+    bool fs_known;                  /* statfs of the database file succeeded */
+    struct fsclass fs;              /* its filesystem */
 };
 
 enum check_result {
@@ -80,6 +84,8 @@ struct db_snapshot {
     enum check_kind kind; /* configured check kind */
     struct sample sample;
     struct check_state check;
+    struct proc_usage procs; /* the last /proc scan */
+    struct risk risk;        /* judged from the sample and the scan */
 };
 
 /* The agent's own health. */
@@ -93,6 +99,9 @@ struct agent_stats {
     int64_t last_reload_ok_ms; /* last successful (re)load */
     uint64_t reloads[2];       /* [0] failed, [1] succeeded */
     uint64_t alert_posts[2];   /* posts to Alertmanager: [0] failed, [1] succeeded */
+    bool proc_scanned;         /* a /proc scan has run */
+    double last_proc_scan_s;   /* its wall time */
+    struct procscan_stats procs; /* its counts */
 };
 
 struct snapshot {
@@ -115,6 +124,9 @@ int state_configure(struct state *s, const struct config *cfg);
 
 void state_put_sample(struct state *s, size_t idx, const struct sample *sm);
 void state_sample_pass_done(struct state *s, double seconds);
+/* The result of a /proc scan for database idx, and the risk judged from it. */
+void state_put_risk(struct state *s, size_t idx, const struct proc_usage *u, const struct risk *r);
+void state_proc_scan_done(struct state *s, double seconds, const struct procscan_stats *st);
 
 /* Marks a run as started (check_state.running). */
 void state_check_begin(struct state *s, size_t idx);

@@ -605,6 +605,11 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     snap->agent.last_reload_ok_ms = NOW_MS - 3600000;
     snap->agent.reloads[0] = 1;
     snap->agent.reloads[1] = 2;
+    snap->agent.alert_posts[1] = 5;
+    snap->agent.proc_scanned = true;
+    snap->agent.last_proc_scan_s = 0.0175;
+    snap->agent.procs.processes = 212;
+    snap->agent.procs.uninspectable = 4;
     snap->ndbs = 3;
     snap->dbs = dbs;
 
@@ -652,6 +657,21 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->check.runs[CHECK_INTEGRITY][CHECK_RESULT_OK] = 3;
     d->check.runs[CHECK_INTEGRITY][CHECK_RESULT_BUSY] = 1;
     d->check.running = true;
+    d->sample.fs_known = true;
+    d->sample.fs = fsclass_from_magic(0xEF53); /* ext4 */
+    d->procs.scanned = true;
+    d->procs.db.open_processes = 3;
+    d->procs.db.open_descriptors = 4;
+    d->procs.db.mmap_processes = 1;
+    d->procs.db.nversions = 2;
+    d->procs.db.versions[0] = (struct procscan_version_count){3040001, 1};
+    d->procs.db.versions[1] = (struct procscan_version_count){3051003, 1};
+    d->procs.db.unknown_version = 1;
+    d->procs.db.oldest_version = 3040001;
+    d->procs.wal.open_processes = 3;
+    d->risk.wal_reset_race_exposed = true;
+    d->risk.reason[RISK_WAL_RESET_RACE] = true;
+    d->risk.reason[RISK_MMAP_MULTIPLE_WRITERS] = true;
 
     d = &dbs[1];
     d->name = "legacy";
