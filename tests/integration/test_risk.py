@@ -177,6 +177,38 @@ class RiskTest(unittest.TestCase):
                 self.assertEqual(H.value(s, "sqlite_database_open_processes", db=db), 0)
             a.stop()
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to drop to nobody")
+    def test_least_privilege_capabilities(self):
+        """As nobody, another user's processes are uninspectable and counted as such; with
+        only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH they are seen with their library."""
+        os.chmod(self.dir, 0o755)
+        path = F.make_healthy(self.dir, "app.db", wal=True)
+        self.holder(py_holder(path))
+        for f in (path, path + "-wal", path + "-shm"):
+            os.chmod(f, 0o644)
+        conf = os.path.join(self.dir, "agent.ini")
+        with open(conf, "w") as f:
+            f.write("[database:app]\npath = %s\ncheck = off\n" % path)
+        os.chmod(conf, 0o644)
+        base = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        caps = ["--inh-caps=+sys_ptrace,+dac_read_search",
+                "--ambient-caps=+sys_ptrace,+dac_read_search"]
+        for extra, seen in (([], False), (caps, True)):
+            with self.subTest(capabilities=bool(extra)):
+                r = subprocess.run(base + extra + ["--", H.BIN, "--once", "-c", conf],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertIn(r.returncode, (0, 3), r.stderr)
+                s = H.parse_exposition(r.stdout)
+                opened = H.value(s, "sqlite_database_open_processes", db="app")
+                hidden = H.value(s, "sqlite_agent_processes_uninspectable")
+                if seen:
+                    self.assertEqual(opened, 1)
+                    self.assertEqual(H.value(s, "sqlite_database_processes", db="app",
+                                             library_version="3.40.1"), 1)
+                else:
+                    self.assertEqual(opened, 0)
+                    self.assertGreater(hidden, 0)
+
     def test_filesystem_of_a_tmpfs_is_local(self):
         d = tempfile.mkdtemp(prefix="risk-", dir="/dev/shm")
         self.addCleanup(shutil.rmtree, d, True)
