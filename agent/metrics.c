@@ -548,8 +548,7 @@ static bool get_mmap_processes(const struct db_snapshot *d, int64_t now_ms, stru
     return d->procs.scanned;
 }
 
-static bool get_wal_open_processes(const struct db_snapshot *d, int64_t now_ms,
-                                   struct db_series *o)
+static bool get_wal_open_processes(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
     o->v = value_u64(d->procs.wal.open_processes);
@@ -733,7 +732,6 @@ static void put_check_runs(struct buf *out, const struct snapshot *snap)
         }
     }
 }
-
 
 /* One per-database series with one extra label. */
 static void put_db_labelled(struct buf *out, const char *name, const struct db_snapshot *d,

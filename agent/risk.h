@@ -18,9 +18,9 @@
 struct sample;
 
 enum risk_reason {
-    RISK_WAL_RESET_RACE = 0,       /* WAL, two or more connections, a vulnerable library */
-    RISK_MMAP_MULTIPLE_WRITERS,    /* a process maps the file while two or more have it open */
-    RISK_WAL_ON_NETWORK_FS,        /* WAL needs shared memory, which a network FS cannot share */
+    RISK_WAL_RESET_RACE = 0,    /* WAL, two or more connections, a vulnerable library */
+    RISK_MMAP_MULTIPLE_WRITERS, /* a process maps the file while two or more have it open */
+    RISK_WAL_ON_NETWORK_FS,     /* WAL needs shared memory, which a network FS cannot share */
 };
 #define RISK_REASON_COUNT 3
 

@@ -56,9 +56,9 @@ struct sampler {
     struct procscan *ps;
     struct procscan_target *targets; /* 2 per database: the file, its -wal */
     struct procscan_result *results;
-    struct proc_usage *procs;        /* per database, from the last scan */
-    struct sample *last;             /* per database, the last sample */
-    int64_t next_scan_ms;            /* monotonic */
+    struct proc_usage *procs; /* per database, from the last scan */
+    struct sample *last;      /* per database, the last sample */
+    int64_t next_scan_ms;     /* monotonic */
     struct state *state;
     struct fdguard *const *guards;
     struct db_files *dbs;

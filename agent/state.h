@@ -96,11 +96,11 @@ struct agent_stats {
     uint64_t scrapes;          /* /metrics responses */
     double last_render_s;      /* render time of the previous scrape */
     bool last_reload_ok;
-    int64_t last_reload_ok_ms; /* last successful (re)load */
-    uint64_t reloads[2];       /* [0] failed, [1] succeeded */
-    uint64_t alert_posts[2];   /* posts to Alertmanager: [0] failed, [1] succeeded */
-    bool proc_scanned;         /* a /proc scan has run */
-    double last_proc_scan_s;   /* its wall time */
+    int64_t last_reload_ok_ms;   /* last successful (re)load */
+    uint64_t reloads[2];         /* [0] failed, [1] succeeded */
+    uint64_t alert_posts[2];     /* posts to Alertmanager: [0] failed, [1] succeeded */
+    bool proc_scanned;           /* a /proc scan has run */
+    double last_proc_scan_s;     /* its wall time */
     struct procscan_stats procs; /* its counts */
 };
 

@@ -73,7 +73,7 @@ Test(config, parse_duration)
         {"0ms", 0, 0},
         {"007s", 0, 7000},
         {"9223372036854775807ms", 0, INT64_MAX},
-        {"9223372036854775807", -1, 0},  /* seconds: overflows as ms */
+        {"9223372036854775807", -1, 0},   /* seconds: overflows as ms */
         {"9223372036854775808ms", -1, 0}, /* one past INT64_MAX */
         {"99999999999999999999999", -1, 0},
         {"106751991167d", 0, INT64_C(9223372036828800000)}, /* the largest whole day count */
@@ -109,8 +109,8 @@ Test(config, parse_duration)
 
 /* ---- files that load ----------------------------------------------------------------------- */
 
-#define AGENT_DEFAULTS                                                                          \
-    "listen=127.0.0.1:10150 host=127.0.0.1 port=10150 sample=15000 check_every=300000 "       \
+#define AGENT_DEFAULTS                                                                             \
+    "listen=127.0.0.1:10150 host=127.0.0.1 port=10150 sample=15000 check_every=300000 "            \
     "timeout=60000 workers=1 log=info\n"
 #define DB_DEFAULTS "check=quick sample=15000 check_every=300000 timeout=60000\n"
 #define X10 "xxxxxxxxxx"
@@ -161,8 +161,7 @@ Test(config, load_ok)
          "db a path=/a check=off sample=3600000 check_every=1000 timeout=100\n"},
         {"path with spaces", "[database:a]\npath = /srv/my data/o.db\n",
          AGENT_DEFAULTS "db a path=/srv/my data/o.db " DB_DEFAULTS},
-        {"';' and '#' inside a path, no space before ';'",
-         "[database:a]\npath = /srv/a;b#c.db\n",
+        {"';' and '#' inside a path, no space before ';'", "[database:a]\npath = /srv/a;b#c.db\n",
          AGENT_DEFAULTS "db a path=/srv/a;b#c.db " DB_DEFAULTS},
         {"' #' is not a comment after a value", "[database:a]\npath = /srv/a #1.db\n",
          AGENT_DEFAULTS "db a path=/srv/a #1.db " DB_DEFAULTS},
@@ -253,6 +252,8 @@ Test(config, load_errors)
          "[agent]\npath = /a\n[database:a]\npath = /a\ncheck_workers = 2\n",
          "t.ini:2: path: unknown key in [agent] (it goes in [database:NAME])\n"
          "t.ini:5: check_workers: unknown key in [database:a] (it goes in [agent])\n"},
+        {"patched versions", "[agent]\npatched_sqlite_versions = 3.40.1, 3.x\n" DB_OK,
+         "t.ini:2: patched_sqlite_versions: \"3.x\" is not an SQLite version like 3.40.1\n"},
         {"alertmanager urls",
          "[alertmanager]\nurls = ftp://x\n[alertmanager]\nresend_interval = 1m\n" DB_OK,
          "t.ini:2: urls: \"ftp://x\" is not an http:// or https:// URL\n"
@@ -338,8 +339,7 @@ Test(config, load_errors)
          "t.ini:1: [database:  ]: empty database name\n"},
         {"database name with a control character", "[database:a\x01z]\npath = /a\n",
          "t.ini:1: [database:a\x01z]: database name contains a control character\n"},
-        {"database name too long",
-         "[database:" X60 X60 "123456789]\npath = /a\n",
+        {"database name too long", "[database:" X60 X60 "123456789]\npath = /a\n",
          "t.ini:1: [database:" X60 X60 "123456789]: database name longer than 128 bytes\n"},
         {"section without its name", "[database]\npath = /a\n" DB_OK,
          "t.ini:1: [database]: missing name (expected [database:NAME])\n"},
@@ -369,8 +369,7 @@ Test(config, load_errors)
          "t.ini:3: check: empty value\n"},
         {"quoted path", "[database:a]\npath = \"/srv/a.db\"\n",
          "t.ini:2: path: value is in quotes, which would be kept as part of it; remove them\n"},
-        {"a long bad value is cut in the message",
-         "[database:a]\npath = /a\ncheck = " X60 "yyy\n",
+        {"a long bad value is cut in the message", "[database:a]\npath = /a\ncheck = " X60 "yyy\n",
          "t.ini:3: check: invalid value \"" X60 "...\" (expected quick, integrity or off)\n"},
         {"every problem, in file order, then the per-section checks",
          "log_level = info\n"
@@ -658,8 +657,7 @@ Test(config, inih_facts)
     } cases[] = {
         {"' ;' cuts an inline comment", "k = v ; c\n", 0, true, 200, 200, true, "k=v|", 0},
         {"tab ';' too", "k = v\t;c\n", 0, true, 200, 200, true, "k=v|", 0},
-        {"';' without space before it is data", "k = a;b\n", 0, true, 200, 200, true, "k=a;b|",
-         0},
+        {"';' without space before it is data", "k = a;b\n", 0, true, 200, 200, true, "k=a;b|", 0},
         {"'#' is a comment only at line start", "k = a #b\n#k = c\n", 0, true, 200, 200, true,
          "k=a #b|", 0},
         {"quotes are kept", "k = \"v\"\n", 0, true, 200, 200, true, "k=\"v\"|", 0},
@@ -711,4 +709,26 @@ Test(config, inih_facts)
         free(out);
         free(text);
     }
+}
+
+Test(config, patched_versions_and_alertmanager)
+{
+    FILE *errs = fopen("/dev/null", "w");
+    struct config *c =
+        config_load_string("[agent]\npatched_sqlite_versions = 3.40.1 3.44.2,3.8.11.1\n"
+                           "[alertmanager]\nurls = http://a:9093 https://b/\n"
+                           "[database:a]\npath = /a\n",
+                           "t.ini", errs);
+    fclose(errs);
+    cr_assert_not_null(c);
+    cr_expect_eq(c->npatched, 3);
+    cr_expect_eq(c->patched[0], 3040001);
+    cr_expect_eq(c->patched[1], 3044002);
+    cr_expect_eq(c->patched[2], 3008011);
+    cr_expect_eq(c->am.nurls, 2);
+    cr_expect_str_eq(c->am.urls[1], "https://b/");
+    cr_expect_eq(c->am.resend_interval_ms, 60000);
+    cr_expect_eq(c->am.timeout_ms, 10000);
+    cr_expect_not_null(c->am.runbook_url);
+    config_free(c);
 }
