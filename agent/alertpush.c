@@ -5,8 +5,6 @@
 #include "alertpush.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "ticker.h"
 
 #define EVAL_INTERVAL_MS 1000
 /* endsAt is this many resend intervals ahead, so one lost post does not resolve an alert
@@ -40,11 +39,7 @@ struct alertpush {
     struct alert_event *events;
     char **post_urls; /* urls + /api/v2/alerts */
     int64_t next_resend_ms;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    atomic_bool stop;
+    struct ticker ticker;
 };
 
 static char *join(const char *a, const char *b)
@@ -59,11 +54,12 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
+static int64_t evaluate(void *arg);
+
 struct alertpush *alertpush_new(const struct config *cfg, struct state *st, const char *instance)
 {
     const struct alertmanager_config *am = &cfg->am;
     struct alertpush *ap;
-    pthread_condattr_t attr;
 
     if (am->nurls == 0)
         return NULL;
@@ -72,12 +68,7 @@ struct alertpush *alertpush_new(const struct config *cfg, struct state *st, cons
         return NULL;
     ap->cfg = cfg;
     ap->state = st;
-    pthread_mutex_init(&ap->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ap->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    atomic_init(&ap->stop, false);
+    ticker_init(&ap->ticker, "alertpush", evaluate, ap);
     ap->instance = strdup(instance);
     ap->generator_url = am->external_url ? strdup(am->external_url) : join("http://", instance);
     size_t n = cfg->ndbs ? cfg->ndbs : 1;
@@ -116,8 +107,7 @@ void alertpush_free(struct alertpush *ap)
     free(ap->tracked);
     free(ap->generator_url);
     free(ap->instance);
-    pthread_cond_destroy(&ap->wake);
-    pthread_mutex_destroy(&ap->lock);
+    ticker_destroy(&ap->ticker);
     free(ap);
 }
 
@@ -201,8 +191,10 @@ static size_t collect(struct alertpush *ap, const struct snapshot *snap, int64_t
     return n;
 }
 
-static void evaluate(struct alertpush *ap)
+/* One round of the alert thread. */
+static int64_t evaluate(void *arg)
 {
+    struct alertpush *ap = arg;
     int64_t now = clock_wall_ms();
     int64_t mono = clock_mono_ms();
     struct snapshot *snap = state_snapshot(ap->state, now);
@@ -210,56 +202,29 @@ static void evaluate(struct alertpush *ap)
     struct buf body;
 
     if (snap == NULL)
-        return;
+        return EVAL_INTERVAL_MS;
     if (resend)
         ap->next_resend_ms = mono + ap->cfg->am.resend_interval_ms;
     size_t n = collect(ap, snap, now, resend);
     if (n > 0) {
         buf_init(&body, BODY_MAX);
         if (alerts_render_json(ap->events, n, &ap->labels, &body) == 0) {
-            for (size_t i = 0; i < ap->cfg->am.nurls && !atomic_load(&ap->stop); i++)
+            for (size_t i = 0; i < ap->cfg->am.nurls && !ticker_stopping(&ap->ticker); i++)
                 state_alert_post_done(ap->state, post_one(ap, ap->post_urls[i], &body) == 0);
         }
         buf_free(&body);
     }
     snapshot_free(snap);
-}
-
-static void *alertpush_main(void *arg)
-{
-    struct alertpush *ap = arg;
-
-    while (!atomic_load(&ap->stop)) {
-        evaluate(ap);
-        struct timespec until = clock_mono_after(EVAL_INTERVAL_MS);
-        pthread_mutex_lock(&ap->lock);
-        if (!atomic_load(&ap->stop))
-            pthread_cond_timedwait(&ap->wake, &ap->lock, &until);
-        pthread_mutex_unlock(&ap->lock);
-    }
-    return NULL;
+    return EVAL_INTERVAL_MS;
 }
 
 int alertpush_start(struct alertpush *ap)
 {
-    int rc = pthread_create(&ap->thread, NULL, alertpush_main, ap);
-
-    if (rc != 0) {
-        log_error("cannot start the alert thread", "error", strerror(rc), NULL);
-        return -1;
-    }
-    ap->started = true;
-    return 0;
+    return ticker_start(&ap->ticker);
 }
 
 void alertpush_stop(struct alertpush *ap)
 {
-    if (ap == NULL || !ap->started)
-        return;
-    pthread_mutex_lock(&ap->lock);
-    atomic_store(&ap->stop, true);
-    pthread_cond_broadcast(&ap->wake);
-    pthread_mutex_unlock(&ap->lock);
-    pthread_join(ap->thread, NULL);
-    ap->started = false;
+    if (ap != NULL)
+        ticker_stop(&ap->ticker);
 }

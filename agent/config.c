@@ -404,24 +404,68 @@ out:
     return 0;
 }
 
+/* A list value: words separated by spaces or commas, each handed to one() with its index.
+ * At most max words; what is a word is up to one(). Returns the count, or -1 with why set. */
+static long split_words(const char *value, size_t max, const char *what,
+                        int (*one)(void *dst, size_t i, const char *w, size_t n, char *why,
+                                   size_t len),
+                        void *dst, char *why, size_t len)
+{
+    const char *p = value;
+    size_t count = 0;
+
+    while (*p) {
+        size_t n = strcspn(p, " \t,");
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        if (count == max) {
+            snprintf(why, len, "more than %zu %s", max, what);
+            return -1;
+        }
+        if (one(dst, count, p, n, why, len) != 0)
+            return -1;
+        count++;
+        p += n;
+    }
+    return (long)count;
+}
+
 #define URLS_MAX 8
 
 static void urls_free(struct alertmanager_config *am)
 {
-    for (size_t i = 0; i < am->nurls; i++)
+    for (size_t i = 0; am->urls && i < URLS_MAX; i++)
         free(am->urls[i]);
     free(am->urls);
     am->urls = NULL;
     am->nurls = 0;
 }
 
-/* Alertmanager base URLs, separated by spaces or commas: "http://a:9093 http://b:9093". The
- * key's field is ignored: the list fills struct alertmanager_config's urls and nurls. */
+static int one_url(void *dst, size_t i, const char *w, size_t n, char *why, size_t len)
+{
+    char **urls = dst;
+
+    if (!(n > 7 && strncmp(w, "http://", 7) == 0) && !(n > 8 && strncmp(w, "https://", 8) == 0)) {
+        int shown = n > 200 ? 200 : (int)n;
+        snprintf(why, len, "\"%.*s\" is not an http:// or https:// URL", shown, w);
+        return -1;
+    }
+    urls[i] = str_dup(w, n);
+    if (!urls[i]) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Alertmanager base URLs: "http://a:9093 http://b:9093". The key's field is ignored: the
+ * list fills struct alertmanager_config's urls and nurls. */
 static int set_urls(const struct config_key *k, void *base, const char *value, char *why,
                     size_t len)
 {
     struct alertmanager_config *am = base;
-    const char *p = value;
     (void)k;
 
     urls_free(am);
@@ -430,46 +474,34 @@ static int set_urls(const struct config_key *k, void *base, const char *value, c
         snprintf(why, len, "out of memory");
         return -1;
     }
-    while (*p) {
-        size_t n = strcspn(p, " \t,");
-        if (n == 0) {
-            p++;
-            continue;
-        }
-        if (am->nurls == URLS_MAX) {
-            snprintf(why, len, "more than %d URLs", URLS_MAX);
-            return -1;
-        }
-        if (!(n > 7 && strncmp(p, "http://", 7) == 0) &&
-            !(n > 8 && strncmp(p, "https://", 8) == 0)) {
-            int shown = n > 200 ? 200 : (int)n;
-            snprintf(why, len, "\"%.*s\" is not an http:// or https:// URL", shown, p);
-            return -1;
-        }
-        am->urls[am->nurls] = str_dup(p, n);
-        if (!am->urls[am->nurls]) {
-            snprintf(why, len, "out of memory");
-            return -1;
-        }
-        am->nurls++;
-        p += n;
-    }
-    if (am->nurls == 0) {
+    long n = split_words(value, URLS_MAX, "URLs", one_url, am->urls, why, len);
+    if (n == 0)
         snprintf(why, len, "no URL given");
+    if (n <= 0)
         return -1;
-    }
+    am->nurls = (size_t)n;
     return 0;
 }
 
 #define PATCHED_MAX 32
 
-/* SQLite versions, "3.40.1 3.44.2", separated by spaces or commas. The key's field is
- * ignored: the list fills struct config's patched and npatched. */
+static int one_version(void *dst, size_t i, const char *w, size_t n, char *why, size_t len)
+{
+    uint32_t *versions = dst;
+
+    if (sqlitever_parse_n(w, n, &versions[i]))
+        return 0;
+    int shown = n > 40 ? 40 : (int)n;
+    snprintf(why, len, "\"%.*s\" is not an SQLite version like 3.40.1", shown, w);
+    return -1;
+}
+
+/* SQLite versions, "3.40.1 3.44.2". The key's field is ignored: the list fills struct
+ * config's patched and npatched. */
 static int set_versions(const struct config_key *k, void *base, const char *value, char *why,
                         size_t len)
 {
     struct config *c = base;
-    const char *p = value;
     (void)k;
 
     free(c->patched);
@@ -479,24 +511,10 @@ static int set_versions(const struct config_key *k, void *base, const char *valu
         snprintf(why, len, "out of memory");
         return -1;
     }
-    while (*p) {
-        size_t n = strcspn(p, " \t,");
-        if (n == 0) {
-            p++;
-            continue;
-        }
-        if (c->npatched == PATCHED_MAX) {
-            snprintf(why, len, "more than %d versions", PATCHED_MAX);
-            return -1;
-        }
-        if (!sqlitever_parse_n(p, n, &c->patched[c->npatched])) {
-            int shown = n > 40 ? 40 : (int)n;
-            snprintf(why, len, "\"%.*s\" is not an SQLite version like 3.40.1", shown, p);
-            return -1;
-        }
-        c->npatched++;
-        p += n;
-    }
+    long n = split_words(value, PATCHED_MAX, "versions", one_version, c->patched, why, len);
+    if (n < 0)
+        return -1;
+    c->npatched = (size_t)n;
     return 0;
 }
 

@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +19,7 @@
 #include "log.h"
 #include "procscan.h"
 #include "risk.h"
+#include "ticker.h"
 
 /* How many times to re-read a wal-index whose two header copies differ or whose checksum fails
  * before calling it unstable. SQLite's own reader (walIndexReadHdr) retries and then takes the
@@ -62,12 +61,10 @@ struct sampler {
     struct state *state;
     struct fdguard *const *guards;
     struct db_files *dbs;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    atomic_bool stop;
+    struct ticker ticker;
 };
+
+static int64_t sample_due(void *arg);
 
 static char *concat(const char *a, const char *b)
 {
@@ -85,19 +82,13 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
                             struct fdguard *const *guards)
 {
     struct sampler *sp = calloc(1, sizeof(*sp));
-    pthread_condattr_t attr;
 
     if (sp == NULL)
         return NULL;
     sp->cfg = cfg;
     sp->state = st;
     sp->guards = guards;
-    pthread_mutex_init(&sp->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sp->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    atomic_init(&sp->stop, false);
+    ticker_init(&sp->ticker, "sampler", sample_due, sp);
     sp->dbs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*sp->dbs));
     if (sp->dbs == NULL) {
         sampler_free(sp);
@@ -346,19 +337,22 @@ void sampler_run_pass(struct sampler *sp)
     scan_processes(sp);
 }
 
-/* Samples the databases that are due; returns the monotonic time the next one is due. */
-static int64_t sample_due(struct sampler *sp)
+/* One round of the sampling thread: samples the databases that are due, and returns how long
+ * to sleep until the next one is. */
+static int64_t sample_due(void *arg)
 {
+    struct sampler *sp = arg;
     int64_t now = clock_mono_ms();
     int64_t next = now + 3600 * 1000;
     double t0 = clock_mono_s();
     bool any = false;
 
-    for (size_t i = 0; i < sp->cfg->ndbs && !atomic_load(&sp->stop); i++) {
+    for (size_t i = 0; i < sp->cfg->ndbs && !ticker_stopping(&sp->ticker); i++) {
         struct db_files *f = &sp->dbs[i];
         if (f->next_due_ms <= now) {
             sample_one(sp, i);
             any = true;
+            f->next_due_ms = f->next_due_ms == 0 ? now : f->next_due_ms;
             f->next_due_ms += f->interval_ms;
             if (f->next_due_ms <= now)
                 f->next_due_ms = now + f->interval_ms; /* fell behind: do not burst */
@@ -372,52 +366,18 @@ static int64_t sample_due(struct sampler *sp)
         scan_processes(sp);
         sp->next_scan_ms = now + sp->cfg->sample_interval_ms;
     }
-    return next;
-}
-
-static void *sampler_main(void *arg)
-{
-    struct sampler *sp = arg;
-    int64_t start = clock_mono_ms();
-
-    for (size_t i = 0; i < sp->cfg->ndbs; i++)
-        sp->dbs[i].next_due_ms = start;
-    while (!atomic_load(&sp->stop)) {
-        int64_t next = sample_due(sp);
-        int64_t wait = next - clock_mono_ms();
-        if (wait <= 0)
-            continue;
-        struct timespec until = clock_mono_after(wait);
-        pthread_mutex_lock(&sp->lock);
-        if (!atomic_load(&sp->stop))
-            pthread_cond_timedwait(&sp->wake, &sp->lock, &until);
-        pthread_mutex_unlock(&sp->lock);
-    }
-    return NULL;
+    return next - clock_mono_ms();
 }
 
 int sampler_start(struct sampler *sp)
 {
-    int rc = pthread_create(&sp->thread, NULL, sampler_main, sp);
-
-    if (rc != 0) {
-        log_error("cannot start the sampler thread", "error", strerror(rc), NULL);
-        return -1;
-    }
-    sp->started = true;
-    return 0;
+    return ticker_start(&sp->ticker);
 }
 
 void sampler_stop(struct sampler *sp)
 {
-    if (sp == NULL || !sp->started)
-        return;
-    pthread_mutex_lock(&sp->lock);
-    atomic_store(&sp->stop, true);
-    pthread_cond_broadcast(&sp->wake);
-    pthread_mutex_unlock(&sp->lock);
-    pthread_join(sp->thread, NULL);
-    sp->started = false;
+    if (sp != NULL)
+        ticker_stop(&sp->ticker);
 }
 
 void sampler_free(struct sampler *sp)
@@ -440,7 +400,6 @@ void sampler_free(struct sampler *sp)
     free(sp->results);
     free(sp->procs);
     free(sp->last);
-    pthread_cond_destroy(&sp->wake);
-    pthread_mutex_destroy(&sp->lock);
+    ticker_destroy(&sp->ticker);
     free(sp);
 }

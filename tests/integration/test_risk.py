@@ -166,7 +166,8 @@ class RiskTest(unittest.TestCase):
         dbs = [dict(name=n, path=p, check="off")
                for n, p in (("old", old), ("fixed", fixed), ("rollback", rollback))]
         with H.Agent(dbs) as a:
-            s = a.wait_value("sqlite_wal_reset_race_exposed", dict(db="fixed"),
+            # after the first /proc scan, which follows the first sample
+            s = a.wait_value("sqlite_database_open_processes", dict(db="rollback"),
                              lambda v: v is not None, 10)
             self.assertEqual(H.value(s, "sqlite_last_writer_version_number", db="old"),
                              3007000)
