@@ -12,7 +12,7 @@ cmake --build build -j"$(nproc)"
 demo=${DEMO_DIR:-/tmp/sqlite-agent-demo}
 mkdir -p "$demo"
 if [ ! -f "$demo/app.db" ]; then
-    sqlite3 "$demo/app.db" <<'SQL'
+    sqlite3 "$demo/app.db" >/dev/null <<'SQL'
 PRAGMA journal_mode=WAL;
 CREATE TABLE orders(id INTEGER PRIMARY KEY, customer TEXT, total REAL);
 CREATE INDEX orders_customer ON orders(customer);

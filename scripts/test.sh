@@ -12,7 +12,7 @@ run_suite() {
     dir=$1
     shift
     echo "=== $dir: build" >&2
-    cmake -S . -B "$dir" -DWERROR=ON "$@" >/dev/null
+    cmake -S . -B "$dir" -DWERROR=ON -DBUILD_TESTING=ON "$@" >/dev/null
     cmake --build "$dir" -j"$jobs"
     echo "=== $dir: unit tests" >&2
     # Criterion reports a test passed even when LeakSanitizer found a leak in it: fail on the
