@@ -299,5 +299,36 @@ class AlertingTest(unittest.TestCase):
                    what="the agent's alert resolved at the webhook")
 
 
+class AgentPushFailureTest(unittest.TestCase):
+    """An Alertmanager that is not there: the failure is logged and counted, and sampling,
+    checks and scrapes go on."""
+
+    def test_unreachable_alertmanager(self):
+        d = tempfile.mkdtemp(prefix="alertpush-")
+        self.addCleanup(shutil.rmtree, d, True)
+        victim = F.make_healthy(d, "victim.db")
+        F.damage_in_place(victim)  # so there is something to post
+        dead = H.free_port()       # nothing listens here
+        a = H.Agent([{"name": "victim", "path": victim, "check": "quick"}],
+                    {"check_interval": "1s"})
+        with open(a.config_path, "a") as f:
+            f.write("\n[alertmanager]\nurls = http://127.0.0.1:%d\nresend_interval = 1s\n"
+                    "timeout = 500ms\n" % dead)
+        with a:
+            s = a.wait_value("sqlite_agent_alertmanager_posts_total", {"result": "failure"},
+                             lambda v: v is not None and v >= 2, 15)
+            self.assertEqual(H.value(s, "sqlite_agent_alertmanager_posts_total",
+                                     result="success"), 0)
+            self.assertEqual(H.value(s, "sqlite_database_malformed", db="victim"), 1)
+            passes = H.value(s, "sqlite_agent_sample_passes_total")
+            runs = H.value(s, "sqlite_check_runs_total", db="victim", result="malformed")
+            H.wait_for(lambda: H.value(a.scrape(), "sqlite_agent_sample_passes_total")
+                       > passes + 3, 10, what="sampling goes on")
+            H.wait_for(lambda: H.value(a.scrape(), "sqlite_check_runs_total", db="victim",
+                                       result="malformed") > runs, 10, what="checks go on")
+            self.assertIn("cannot post alerts to Alertmanager", a.stderr())
+            a.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
