@@ -51,7 +51,7 @@ bool alerts_active(enum alert_kind k, const struct db_snapshot *d, const struct 
         return d->check.malformed;
     case ALERT_DOWN:
         /* Not before the first sample: an agent just started knows nothing yet. */
-        return d->sample.status != SAMPLE_NONE && d->sample.status != SAMPLE_OK;
+        return d->sample.status != SAMPLE_NONE && !sample_up(d->sample.status);
     case ALERT_CHECK_STALLED:
         return check_stalled(d, db, start_ms, now_ms);
     }

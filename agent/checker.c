@@ -8,18 +8,14 @@
  */
 #include "checker.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "clock.h"
-#include "fileformat.h"
+#include "dbopen.h"
 #include "log.h"
 
 /* A WAL reader sees SQLITE_BUSY only briefly (another connection is running recovery or
@@ -34,9 +30,11 @@
 struct run {
     const struct db_config *db;
     const atomic_bool *stop;
+    struct dbopen open;
     int64_t deadline_ms; /* monotonic */
     bool timed_out;
     bool stopped;
+    bool yielded; /* stepped aside for a waiting writer */
 };
 
 static int on_progress(void *arg)
@@ -49,6 +47,13 @@ static int on_progress(void *arg)
     }
     if (clock_mono_ms() >= r->deadline_ms) {
         r->timed_out = true;
+        return 1;
+    }
+    /* A rollback-journal check holds SHARED; a writer that wants to commit takes PENDING and
+     * waits for it. Stepping aside at once keeps the writer's wait to its next busy-handler
+     * retry, well inside any busy timeout, so it never sees "database is locked". */
+    if (dbopen_writer_waiting(&r->open)) {
+        r->yielded = true;
         return 1;
     }
     return 0;
@@ -65,7 +70,9 @@ static enum check_result classify(const struct run *r, int rc)
     case SQLITE_LOCKED:
         return CHECK_RESULT_BUSY;
     case SQLITE_INTERRUPT:
-        return r->timed_out ? CHECK_RESULT_TIMEOUT : CHECK_RESULT_ERROR;
+        return r->timed_out ? CHECK_RESULT_TIMEOUT
+               : r->yielded ? CHECK_RESULT_BUSY
+                            : CHECK_RESULT_ERROR;
     default:
         return CHECK_RESULT_ERROR;
     }
@@ -130,121 +137,17 @@ static int check_on(struct run *r, sqlite3 *conn, uint32_t *problems)
     return rc;
 }
 
-/*
- * How to open a database without making SQLite create anything next to it.
- *
- * A reader of a WAL database needs the -wal and the -shm (wal-index). When the application has
- * closed the database cleanly they are gone, and SQLite, even on a read-only connection,
- * creates them: owned by the agent's user, so an application running as another user can then
- * no longer write (it sees SQLITE_READONLY). So:
- *   - no -wal (or an empty one and no -shm): nothing is in the WAL, the database file is the
- *     whole state, and it is read with immutable=1 (no locks, no side files). No lock means a
- *     writer could start meanwhile, so the file is compared before and after; if it changed,
- *     the run is inconclusive (busy), never a verdict;
- *   - a -wal with frames but no -shm: the frames are part of the database, and reading them
- *     creates the -shm. SQLite gives a new side file the database's mode and, when it runs as
- *     root, its owner; so when the agent is root or the database's owner, the -shm it creates
- *     is the one the application would have created, and the check goes ahead. Otherwise the
- *     run is refused (error) and logged;
- *   - otherwise, and for rollback databases (whose readers create nothing): a normal
- *     read-only open, with SQLite's locks.
- */
-enum open_mode { OPEN_NORMAL, OPEN_IMMUTABLE, OPEN_REFUSE };
-
-static bool side_file(const char *db_path, const char *suffix, struct stat *st)
+/* A check's verdict must not rest on SQLite failing to parse a schema written by a newer
+ * SQLite (a view using syntax the agent's library lacks): that is SQLITE_CORRUPT with
+ * "malformed database schema (...) - near ...: syntax error" or "no such function", and it
+ * says nothing about the file's integrity. */
+static bool schema_unsupported(sqlite3 *conn, int rc)
 {
-    char path[4200];
+    const char *msg = conn ? sqlite3_errmsg(conn) : "";
 
-    if ((size_t)snprintf(path, sizeof(path), "%s%s", db_path, suffix) >= sizeof(path))
-        return true; /* cannot tell: assume present, the safe side */
-    return stat(path, st) == 0 || errno != ENOENT;
-}
-
-/* Whether the header says WAL. Reads through a descriptor closed before any connection opens,
- * and through the guard all the same (fdguard.h). */
-static bool header_says_wal(const struct db_config *db, struct fdguard *g, struct stat *st)
-{
-    unsigned char buf[FF_DB_HEADER_SIZE];
-    struct ff_db_header h;
-    bool wal = false;
-    int fd = open(db->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-    if (fd < 0)
-        return false;
-    if (fstat(fd, st) == 0 && pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
-        fileformat_parse_db_header(buf, sizeof(buf), &h) == FF_OK)
-        wal = h.read_version == 2;
-    fdguard_close(g, fd);
-    return wal;
-}
-
-static enum open_mode choose_open(const struct db_config *db, struct fdguard *g,
-                                  struct stat *before)
-{
-    struct stat wal, shm;
-
-    memset(before, 0, sizeof(*before));
-    if (!header_says_wal(db, g, before))
-        return OPEN_NORMAL;
-    bool has_wal = side_file(db->path, "-wal", &wal);
-    bool has_shm = side_file(db->path, "-shm", &shm);
-    if (!has_wal || (wal.st_size == 0 && !has_shm))
-        return OPEN_IMMUTABLE;
-    if (has_shm)
-        return OPEN_NORMAL;
-    uid_t me = geteuid();
-    return me == 0 || me == before->st_uid ? OPEN_NORMAL : OPEN_REFUSE;
-}
-
-/* "file:" URI for path with immutable=1; every byte outside RFC 3986's unreserved set and '/'
- * percent-encoded, so '?', '#' and '%' in a path stay part of it. NULL when out of memory. */
-static char *immutable_uri(const char *path)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(path);
-    char *uri = malloc(5 + 3 * n + sizeof("?immutable=1"));
-    char *o = uri;
-
-    if (uri == NULL)
-        return NULL;
-    o += sprintf(o, "file:");
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~/", *p) != NULL) {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    strcpy(o, "?immutable=1");
-    return uri;
-}
-
-/* The database file is the one, and as it was, before an unlocked (immutable) read. */
-static bool unchanged_since(const char *path, const struct stat *before)
-{
-    struct stat now;
-
-    return stat(path, &now) == 0 && now.st_ino == before->st_ino && now.st_dev == before->st_dev &&
-           now.st_size == before->st_size && now.st_mtim.tv_sec == before->st_mtim.tv_sec &&
-           now.st_mtim.tv_nsec == before->st_mtim.tv_nsec;
-}
-
-static int open_db(const struct db_config *db, enum open_mode mode, sqlite3 **conn)
-{
-    if (mode != OPEN_IMMUTABLE)
-        /* READONLY without CREATE: a missing file fails with SQLITE_CANTOPEN instead of being
-         * created. No SQLITE_OPEN_URI, so a path with '?', '#' or '%' is taken literally. */
-        return sqlite3_open_v2(db->path, conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    char *uri = immutable_uri(db->path);
-    if (uri == NULL)
-        return SQLITE_NOMEM;
-    int rc = sqlite3_open_v2(uri, conn,
-                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
-    free(uri);
-    return rc;
+    return (rc & 0xff) == SQLITE_CORRUPT && strncmp(msg, "malformed database schema", 25) == 0 &&
+           (strstr(msg, "syntax error") != NULL || strstr(msg, "no such") != NULL ||
+            strstr(msg, "unsupported") != NULL || strstr(msg, "unknown") != NULL);
 }
 
 int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
@@ -255,15 +158,14 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
     double t0 = clock_mono_s();
     uint32_t problems = 0;
     const char *step = "check";
-    struct stat before;
     int rc;
 
     r.deadline_ms = clock_mono_ms() + db->check_timeout_ms;
     memset(out, 0, sizeof(*out));
     out->kind = db->check;
 
-    enum open_mode mode = choose_open(db, guard, &before);
-    if (mode == OPEN_REFUSE) {
+    dbopen_plan(db->path, &r.open);
+    if (r.open.mode == DBOPEN_REFUSE) {
         log_warn("check skipped: the -wal has frames but the -shm is missing, and opening "
                  "would create it owned by the agent's user",
                  "db", db->name, "path", db->path, NULL);
@@ -271,26 +173,33 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
         goto done;
     }
     fdguard_connection_opening(guard);
-    rc = open_db(db, mode, &conn);
+    rc = dbopen_open(db->path, &r.open, &conn);
     if (rc != SQLITE_OK) {
         step = "open";
         rc = conn ? sqlite3_extended_errcode(conn) : rc;
     } else {
         rc = check_on(&r, conn, &problems);
     }
+    bool unsupported = schema_unsupported(conn, rc);
     if (rc != SQLITE_OK && !r.stopped)
-        log_failure(db, step, conn, rc);
+        log_failure(db, unsupported ? "schema (written by a newer SQLite?)" : step, conn, rc);
     sqlite3_close_v2(conn);
     fdguard_connection_closed(guard);
 
     if (r.stopped)
-        return -1;
+        goto out;
     /* Problem rows are SQLite's own finding even when the run then failed or timed out. */
     if (problems > 0)
         out->result = CHECK_RESULT_MALFORMED;
+    else if (rc == SQLITE_OK)
+        out->result = CHECK_RESULT_OK;
+    else if (unsupported)
+        out->result = CHECK_RESULT_ERROR;
+    else if ((rc & 0xff) == SQLITE_CANTOPEN && dbopen_wal_vanished(db->path, &r.open))
+        out->result = CHECK_RESULT_BUSY; /* the application closed it meanwhile */
     else
-        out->result = rc == SQLITE_OK ? CHECK_RESULT_OK : classify(&r, rc);
-    if (mode == OPEN_IMMUTABLE && !unchanged_since(db->path, &before)) {
+        out->result = classify(&r, rc);
+    if (r.open.mode == DBOPEN_IMMUTABLE && !dbopen_unchanged(db->path, &r.open)) {
         /* Read without locks while a writer changed the file: no verdict either way. */
         log_info("database changed during an unlocked check; not counted as a verdict", "db",
                  db->name, "path", db->path, NULL);
@@ -301,7 +210,9 @@ done:
     out->problems = problems;
     out->duration_s = clock_mono_s() - t0;
     out->finished_ms = clock_wall_ms();
-    return 0;
+out:
+    dbopen_done(&r.open, guard);
+    return r.stopped ? -1 : 0;
 }
 
 /* ---- scheduling ------------------------------------------------------------------------ */

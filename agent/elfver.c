@@ -7,7 +7,14 @@
  * "DT_GNU_HASH" note by Ali Bahrami: nbuckets, symoffset, bloom_size, bloom_shift,
  * bloom[bloom_size] of ELFCLASS words, buckets[nbuckets], chain[]). Offsets are written out
  * below instead of casting to Elf64_* structures: the buffer may be of either class, either
- * byte order, unaligned and truncated anywhere, and every read goes through get_u*().
+ * byte order, unaligned and truncated anywhere, and every read goes through elf_bytes().
+ *
+ * Files are never mapped: a mapped file that shrinks under us (truncated by its owner, or
+ * rewritten in place by `cp` over a deployed library) turns the next read of a page past
+ * the new end into SIGBUS, and the agent would die of a library file it only looked at.
+ * elfver_fd() instead reads with pread() into a few fixed buffers (struct reader): small
+ * blocks for the headers and tables, one larger window for the read-only data scan. A read
+ * that comes back short marks the whole parse as failed.
  */
 #include "elfver.h"
 
@@ -15,7 +22,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,8 +66,38 @@ static const char sym_name[] = "sqlite3_version";
 #define WORK_PER_BYTE 4u
 #define WORK_BASE (1u << 22)
 
+/* File reads (struct reader): NBLOCKS blocks of BLOCK_SIZE bytes for headers, tables and
+ * strings, each read with BLOCK_TAIL bytes more so that no small read (at most BLOCK_TAIL
+ * bytes: a word, a symbol name, a version string) straddles two blocks; and one window for
+ * the scan of read-only data, SCAN_CHUNK bytes at a time plus SCAN_MARGIN on either side
+ * (a source id near a chunk's edge still sees ELFVER_SCAN_WINDOW bytes around it, and the
+ * version string and the byte before it). About 2.2 MiB in all, whatever the object's size. */
+#define BLOCK_SIZE (64u * 1024u)
+#define BLOCK_TAIL 64u
+#define NBLOCKS 16u
+#define SCAN_CHUNK (1024u * 1024u)
+#define SCAN_MARGIN (ELFVER_SCAN_WINDOW + 128u)
+#define SCAN_BUF (SCAN_CHUNK + 2u * SCAN_MARGIN)
+
+struct block {
+    uint64_t off;  /* file offset of b[0], a multiple of BLOCK_SIZE */
+    size_t n;      /* bytes valid in b; 0: empty */
+    uint64_t used; /* reader clock at the last use: the least recent is replaced */
+    unsigned char *b;
+};
+
+struct reader {
+    int fd;
+    struct block blk[NBLOCKS];
+    uint64_t clock;
+    unsigned char *scan; /* SCAN_BUF bytes */
+    unsigned char *mem;  /* the one allocation behind every buffer */
+    int err;             /* 0, or why a read failed or came back short: the parse failed */
+};
+
 struct elf {
-    const unsigned char *b;
+    const unsigned char *b; /* the object in memory, or NULL when read through rd */
+    struct reader *rd;
     size_t len;
     uint64_t budget; /* work left, see WORK_PER_BYTE */
     bool is64;
@@ -105,32 +141,103 @@ static bool in_bounds(const struct elf *e, uint64_t off, uint64_t n)
     return off <= e->len && n <= e->len - off;
 }
 
+/* Reads want bytes at off into buf, retrying short reads; returns the bytes read. A short
+ * count means the file ended early (it shrank since fstat) or failed: rd->err says which. */
+static size_t reader_pread(struct reader *rd, unsigned char *buf, size_t want, uint64_t off)
+{
+    size_t got = 0;
+    ssize_t n;
+
+    while (got < want) {
+        n = pread(rd->fd, buf + got, want - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rd->err = n < 0 ? errno : ESTALE;
+            break;
+        }
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* n (at most BLOCK_TAIL) bytes at off, through the block cache; the caller checked that
+ * they lie within the object. NULL when the read fails or comes back short. */
+static const unsigned char *reader_get(struct reader *rd, size_t len, uint64_t off, size_t n)
+{
+    uint64_t start = off - off % BLOCK_SIZE;
+    struct block *b = &rd->blk[0];
+    size_t i, want;
+
+    if (n > BLOCK_TAIL || rd->err)
+        return NULL;
+    for (i = 0; i < NBLOCKS; i++) {
+        if (rd->blk[i].n > 0 && rd->blk[i].off == start) {
+            b = &rd->blk[i];
+            goto have;
+        }
+        if (rd->blk[i].used < b->used)
+            b = &rd->blk[i];
+    }
+    want = len - start < BLOCK_SIZE + BLOCK_TAIL ? (size_t)(len - start) : BLOCK_SIZE + BLOCK_TAIL;
+    b->off = start;
+    b->n = reader_pread(rd, b->b, want, start);
+    if (b->n < want)
+        return NULL;
+have:
+    b->used = ++rd->clock;
+    return off - start + n <= b->n ? b->b + (off - start) : NULL;
+}
+
+/* n bytes at off, or NULL when they are not all in the object (or could not be read). */
+static const unsigned char *elf_bytes(const struct elf *e, uint64_t off, uint64_t n)
+{
+    if (!in_bounds(e, off, n))
+        return NULL;
+    if (!e->rd)
+        return e->b + off;
+    return reader_get(e->rd, e->len, off, (size_t)n);
+}
+
+/* A longer span for the scan (at most SCAN_BUF bytes); valid until the next call. */
+static const unsigned char *elf_span(const struct elf *e, uint64_t off, uint64_t n)
+{
+    if (!in_bounds(e, off, n))
+        return NULL;
+    if (!e->rd)
+        return e->b + off;
+    if (n > SCAN_BUF || e->rd->err ||
+        reader_pread(e->rd, e->rd->scan, (size_t)n, off) < (size_t)n)
+        return NULL;
+    return e->rd->scan;
+}
+
 static bool get_u8(const struct elf *e, uint64_t off, uint8_t *v)
 {
-    if (!in_bounds(e, off, 1))
+    const unsigned char *p = elf_bytes(e, off, 1);
+
+    if (!p)
         return false;
-    *v = e->b[off];
+    *v = p[0];
     return true;
 }
 
 static bool get_u16(const struct elf *e, uint64_t off, uint16_t *v)
 {
-    const unsigned char *p;
+    const unsigned char *p = elf_bytes(e, off, 2);
 
-    if (!in_bounds(e, off, 2))
+    if (!p)
         return false;
-    p = e->b + off;
     *v = e->big ? (uint16_t)((p[0] << 8) | p[1]) : (uint16_t)((p[1] << 8) | p[0]);
     return true;
 }
 
 static bool get_u32(const struct elf *e, uint64_t off, uint32_t *v)
 {
-    const unsigned char *p;
+    const unsigned char *p = elf_bytes(e, off, 4);
 
-    if (!in_bounds(e, off, 4))
+    if (!p)
         return false;
-    p = e->b + off;
     if (e->big)
         *v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
     else
@@ -163,23 +270,29 @@ static bool get_word(const struct elf *e, uint64_t off, uint64_t *v)
 
 /* ---- headers ----------------------------------------------------------------------------- */
 
-/* gABI "ELF Header". Offsets: 32-bit | 64-bit. */
-static bool elf_open(struct elf *e, const unsigned char *buf, size_t len)
+/* gABI "ELF Header". Offsets: 32-bit | 64-bit. The object is buf[0..len), or with rd the
+ * file behind rd->fd, len bytes long. */
+static bool elf_open(struct elf *e, const unsigned char *buf, struct reader *rd, size_t len)
 {
+    const unsigned char *id;
     uint16_t shnum16;
 
     memset(e, 0, sizeof(*e));
     e->b = buf;
+    e->rd = rd;
     e->len = len;
     e->budget = (uint64_t)len * WORK_PER_BYTE + WORK_BASE;
-    if (!buf || len < EI_NIDENT || memcmp(buf, "\177ELF", 4) != 0)
+    if (!buf && !rd)
         return false;
-    if (buf[4] != ELFCLASS32 && buf[4] != ELFCLASS64)
+    id = elf_bytes(e, 0, EI_NIDENT);
+    if (!id || memcmp(id, "\177ELF", 4) != 0)
         return false;
-    if (buf[5] != ELFDATA2LSB && buf[5] != ELFDATA2MSB)
+    if (id[4] != ELFCLASS32 && id[4] != ELFCLASS64)
         return false;
-    e->is64 = buf[4] == ELFCLASS64;
-    e->big = buf[5] == ELFDATA2MSB;
+    if (id[5] != ELFDATA2LSB && id[5] != ELFDATA2MSB)
+        return false;
+    e->is64 = id[4] == ELFCLASS64;
+    e->big = id[5] == ELFDATA2MSB;
     if (len < (e->is64 ? 64u : 52u))
         return false;
     if (!get_u16(e, 16, &e->type))
@@ -331,11 +444,19 @@ static bool vaddr_to_off(const struct elf *e, uint64_t va, uint64_t *off)
  * sqlite3_version. */
 static bool name_is(const struct elf *e, uint64_t stroff, uint64_t strsz, uint32_t name)
 {
+    const unsigned char *p;
+
     if (name >= strsz || sizeof(sym_name) > strsz - name)
         return false;
-    if (!in_bounds(e, stroff + name, sizeof(sym_name)))
-        return false;
-    return memcmp(e->b + stroff + name, sym_name, sizeof(sym_name)) == 0;
+    p = elf_bytes(e, stroff + name, sizeof(sym_name));
+    return p && memcmp(p, sym_name, sizeof(sym_name)) == 0;
+}
+
+/* What use_symbol() can take at all: looked at first, so that a file's string table is
+ * read only for defined data symbols. */
+static bool maybe_version_symbol(const struct sym *s)
+{
+    return s->shndx != SHN_UNDEF && (s->info & 0xfu) == STT_OBJECT;
 }
 
 /* The version string at file offset off, at most max bytes long with its NUL. */
@@ -351,7 +472,9 @@ static bool read_version_at(const struct elf *e, uint64_t off, uint64_t max,
     if (off >= e->len)
         return false;
     n = e->len - off < max ? e->len - off : max;
-    p = e->b + off;
+    p = elf_bytes(e, off, n);
+    if (!p)
+        return false;
     nul = memchr(p, '\0', (size_t)n);
     if (!nul || !sqlitever_parse_n((const char *)p, (size_t)(nul - p), &v))
         return false;
@@ -366,7 +489,7 @@ static bool use_symbol(const struct elf *e, const struct sym *s, struct elfver_i
     struct shdr sh;
     uint64_t off;
 
-    if (s->shndx == SHN_UNDEF || (s->info & 0xfu) != STT_OBJECT)
+    if (!maybe_version_symbol(s))
         return false;
     if (e->type == ET_REL) {
         /* Relocatable object: st_value is an offset into its section. */
@@ -406,7 +529,8 @@ static bool find_in_symtab(struct elf *e, uint32_t want_type, struct elfver_info
                 return false;
             if (!elf_sym(e, symoff + j * ent, &s))
                 break;
-            if (name_is(e, stroff, strsize, s.name) && use_symbol(e, &s, out)) {
+            if (maybe_version_symbol(&s) && name_is(e, stroff, strsize, s.name) &&
+                use_symbol(e, &s, out)) {
                 out->source = ELFVER_SRC_SYMTAB;
                 return true;
             }
@@ -492,7 +616,8 @@ static bool try_dynsym(const struct elf *e, const struct dyninfo *d, uint64_t id
         return false;
     if (!elf_sym(e, d->symtab + idx * d->syment, &s))
         return false;
-    return name_is(e, d->strtab, d->strsz, s.name) && use_symbol(e, &s, out);
+    return maybe_version_symbol(&s) && name_is(e, d->strtab, d->strsz, s.name) &&
+           use_symbol(e, &s, out);
 }
 
 /* GNU hash: h = h * 33 + c from 5381 (dl-lookup.c dl_new_hash). */
@@ -665,32 +790,70 @@ static bool nearest_version(const unsigned char *r0, const unsigned char *r1,
     return false;
 }
 
-/* Scans one region; keeps the oldest version paired with any source id in it. */
+/*
+ * Looks at the source ids whose first '-' lies in v[from..stop) (v: the bytes of the object
+ * from some offset on, n of them, the region's bytes within ELFVER_SCAN_WINDOW and more of
+ * any such '-'); keeps the oldest version paired with one. *next: where the search goes on,
+ * relative to v (past stop when a source id reaches beyond it). False when the work budget
+ * ran out: the rest of the region is not looked at.
+ */
+static bool scan_span(struct elf *e, const unsigned char *v, size_t n, size_t from, size_t stop,
+                      size_t *next, struct elfver_info *best)
+{
+    const unsigned char *r1 = v + n, *p = v + from, *end = v + stop, *dash, *id, *at;
+    uint32_t version;
+
+    while (p < end && (dash = memchr(p, '-', (size_t)(end - p))) != NULL) {
+        p = dash + 1;
+        /* The first '-' of a source id is its fifth byte. */
+        if (dash - v < 4)
+            continue;
+        id = dash - 4;
+        if (!is_source_id(id, (size_t)(r1 - id)))
+            continue;
+        if (!spend(e, 2 * ELFVER_SCAN_WINDOW))
+            return false;
+        if (nearest_version(v, r1, id, &version, &at) &&
+            (best->version == 0 || version < best->version)) {
+            /* is_version_at() saw the NUL within SQLITEVER_TEXT_MAX bytes. */
+            size_t len = strnlen((const char *)at, SQLITEVER_TEXT_MAX - 1);
+
+            best->version = version;
+            memcpy(best->text, at, len);
+            best->text[len] = '\0';
+        }
+        p = id + 20; /* past the date; the hash holds no '-' */
+    }
+    *next = p > end ? (size_t)(p - v) : stop;
+    return true;
+}
+
+/*
+ * Scans one region. In memory, in one piece. From a file, SCAN_CHUNK bytes at a time, each
+ * read with SCAN_MARGIN bytes on either side (clipped to the region): every look-around of
+ * scan_span() (ELFVER_SCAN_WINDOW either side of a source id, plus its own length, the
+ * version string and the byte before that) stays inside the margins, and a margin that is
+ * clipped is the region's own edge, so the result is the same as in one piece.
+ */
 static void scan_region(struct elf *e, uint64_t off, uint64_t size, struct elfver_info *best)
 {
-    const unsigned char *r0 = e->b + off, *r1 = r0 + size, *p = r0, *dash, *at;
-    uint32_t v;
+    uint64_t end = off + size, chunk = e->rd ? SCAN_CHUNK : size, c, ce, lo, hi, next = off;
+    const unsigned char *v;
+    size_t rel;
 
     if (!spend(e, size))
         return;
-    while (p < r1 && (dash = memchr(p, '-', (size_t)(r1 - p))) != NULL) {
-        /* The first '-' of a source id is its fifth byte. */
-        const unsigned char *id = dash - 4;
-
-        p = dash + 1;
-        if (dash - r0 < 4 || !is_source_id(id, (size_t)(r1 - id)))
-            continue;
-        if (!spend(e, 2 * ELFVER_SCAN_WINDOW))
+    for (c = off; c < end; c = ce) {
+        ce = end - c > chunk ? c + chunk : end;
+        if (next >= ce)
+            continue; /* a source id reached over this whole chunk */
+        lo = c - off > SCAN_MARGIN ? c - SCAN_MARGIN : off;
+        hi = end - ce > SCAN_MARGIN ? ce + SCAN_MARGIN : end;
+        v = elf_span(e, lo, hi - lo);
+        if (!v || !scan_span(e, v, (size_t)(hi - lo), (size_t)((next > c ? next : c) - lo),
+                             (size_t)(ce - lo), &rel, best))
             return;
-        if (nearest_version(r0, r1, id, &v, &at) && (best->version == 0 || v < best->version)) {
-            /* is_version_at() saw the NUL within SQLITEVER_TEXT_MAX bytes. */
-            size_t n = strnlen((const char *)at, SQLITEVER_TEXT_MAX - 1);
-
-            best->version = v;
-            memcpy(best->text, at, n);
-            best->text[n] = '\0';
-        }
-        p = id + 20; /* past the date; the hash holds no '-' */
+        next = lo + rel;
     }
 }
 
@@ -732,18 +895,24 @@ static bool find_by_source_id(struct elf *e, struct elfver_info *out)
 
 /* ---- public ------------------------------------------------------------------------------ */
 
+/* The three ways in order, over an object opened by elf_open(). */
+static enum elfver_result parse_object(struct elf *e, struct elfver_info *out)
+{
+    if (find_in_symtab(e, SHT_DYNSYM, out) || find_in_symtab(e, SHT_SYMTAB, out) ||
+        find_in_dynamic(e, out) || find_by_source_id(e, out))
+        return ELFVER_FOUND;
+    memset(out, 0, sizeof(*out));
+    return ELFVER_NOT_FOUND;
+}
+
 enum elfver_result elfver_parse(const unsigned char *buf, size_t len, struct elfver_info *out)
 {
     struct elf e;
 
     memset(out, 0, sizeof(*out));
-    if (!elf_open(&e, buf, len))
+    if (!elf_open(&e, buf, NULL, len))
         return ELFVER_NOT_ELF;
-    if (find_in_symtab(&e, SHT_DYNSYM, out) || find_in_symtab(&e, SHT_SYMTAB, out) ||
-        find_in_dynamic(&e, out) || find_by_source_id(&e, out))
-        return ELFVER_FOUND;
-    memset(out, 0, sizeof(*out));
-    return ELFVER_NOT_FOUND;
+    return parse_object(&e, out);
 }
 
 const char *elfver_result_str(enum elfver_result r)
@@ -853,6 +1022,43 @@ static void cache_put(struct elfver_cache *c, const struct stat *st, enum elfver
     ce->info = *info;
 }
 
+/*
+ * Parses the object behind fd, size bytes long, through a reader (never a mapping: see the
+ * top of this file). ELFVER_ERROR, with errno, when a buffer cannot be allocated, a read
+ * fails or comes back short (ESTALE: the file shrank), or the file's size or mtime changed
+ * by the end (ESTALE: it was rewritten under us, and what was read may mix two versions).
+ */
+static enum elfver_result read_object(int fd, const struct stat *st, struct elfver_info *out)
+{
+    enum elfver_result r = ELFVER_ERROR;
+    struct reader rd;
+    struct stat after;
+    struct elf e;
+    size_t i;
+
+    memset(&rd, 0, sizeof(rd));
+    rd.fd = fd;
+    rd.mem = malloc((size_t)NBLOCKS * (BLOCK_SIZE + BLOCK_TAIL) + SCAN_BUF);
+    if (!rd.mem)
+        goto out; /* errno ENOMEM from malloc */
+    for (i = 0; i < NBLOCKS; i++)
+        rd.blk[i].b = rd.mem + i * (BLOCK_SIZE + BLOCK_TAIL);
+    rd.scan = rd.mem + (size_t)NBLOCKS * (BLOCK_SIZE + BLOCK_TAIL);
+    r = elf_open(&e, NULL, &rd, (size_t)st->st_size) ? parse_object(&e, out) : ELFVER_NOT_ELF;
+    if (!rd.err && fstat(fd, &after) == 0 &&
+        (after.st_size != st->st_size || after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+         after.st_mtim.tv_nsec != st->st_mtim.tv_nsec))
+        rd.err = ESTALE;
+    if (rd.err) {
+        memset(out, 0, sizeof(*out));
+        errno = rd.err;
+        r = ELFVER_ERROR;
+    }
+out:
+    free(rd.mem);
+    return r;
+}
+
 enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info *out)
 {
     uint64_t max_file = c ? c->max_file : ELFVER_DEFAULT_MAX_FILE;
@@ -860,7 +1066,6 @@ enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info 
     enum elfver_result r;
     struct stat st;
     ssize_t got;
-    void *map;
     size_t i;
 
     memset(out, 0, sizeof(*out));
@@ -881,19 +1086,16 @@ enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info 
         errno = EFBIG;
         return ELFVER_ERROR;
     }
-    /* Look before mapping: whatever is not ELF (a database, say) is never mapped. */
+    /* Look first: of whatever is not ELF (a database, say) no more than this is read. */
     got = st.st_size < (off_t)sizeof(ident) ? 0 : pread(fd, ident, sizeof(ident), 0);
     if (got < 0)
         return ELFVER_ERROR;
     if (got != (ssize_t)sizeof(ident) || memcmp(ident, "\177ELF", 4) != 0) {
         r = ELFVER_NOT_ELF;
     } else {
-        /* A library file, read-only and private: nothing we do can reach the file. */
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-            return ELFVER_ERROR;
-        r = elfver_parse(map, (size_t)st.st_size, out);
-        munmap(map, (size_t)st.st_size);
+        r = read_object(fd, &st, out);
+        if (r == ELFVER_ERROR)
+            return r;
     }
     if (c) {
         c->st.misses++;

@@ -31,15 +31,16 @@
  * the two 0x738..0x750 bytes apart. */
 #define ELFVER_SCAN_WINDOW (64 * 1024)
 
-/* Default cap on the size of an object file the wrapper will map. */
+/* Default cap on the size of an object file the wrapper will read. */
 #define ELFVER_DEFAULT_MAX_FILE (512u * 1024u * 1024u)
 
 enum elfver_result {
     ELFVER_FOUND = 0,
     ELFVER_NOT_FOUND, /* an ELF object without a recognisable SQLite version */
     ELFVER_NOT_ELF,   /* no ELF magic, unknown class or byte order, or shorter than a header */
-    ELFVER_ERROR,     /* file wrapper only: open/stat/map failed, not a regular file, or
-                       * bigger than the cap; errno says which */
+    ELFVER_ERROR,     /* file wrapper only: open/stat/read failed, not a regular file,
+                       * bigger than the cap, or changed while read (ESTALE); errno says
+                       * which */
 };
 
 enum elfver_source {
@@ -85,7 +86,9 @@ void elfver_cache_free(struct elfver_cache *c); /* accepts NULL */
 void elfver_cache_get_stats(const struct elfver_cache *c, struct elfver_cache_stats *out);
 
 /* Reads the object behind an open descriptor (the caller keeps fd): fstat, then the cache,
- * else a read-only private mapping (PROT_READ, MAP_PRIVATE) of at most the cap. c may be
+ * else pread() into about 2 MiB of buffers, whatever the size (at most the cap). Never
+ * mapped: a mapped file truncated by its owner while being parsed would raise SIGBUS. A
+ * file that shrinks or changes while read gives ELFVER_ERROR (ESTALE), not cached. c may be
  * NULL (no cache; the cap is then ELFVER_DEFAULT_MAX_FILE). */
 enum elfver_result elfver_fd(struct elfver_cache *c, int fd, struct elfver_info *out);
 

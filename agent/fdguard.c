@@ -12,10 +12,21 @@ void fdguard_init(struct fdguard *g)
 {
     pthread_mutex_init(&g->lock, NULL);
     g->connections = 0;
+    g->npending = 0;
+}
+
+/* Called with g->lock held. Read-only descriptors: close() has nothing to flush and returns
+ * at once, so holding the lock across it is holding it for a moment. */
+static void close_pending(struct fdguard *g)
+{
+    for (int i = 0; i < g->npending; i++)
+        close(g->pending[i]);
+    g->npending = 0;
 }
 
 void fdguard_destroy(struct fdguard *g)
 {
+    close_pending(g);
     pthread_mutex_destroy(&g->lock);
 }
 
@@ -29,23 +40,21 @@ void fdguard_connection_opening(struct fdguard *g)
 void fdguard_connection_closed(struct fdguard *g)
 {
     pthread_mutex_lock(&g->lock);
-    g->connections--;
+    if (--g->connections == 0)
+        close_pending(g);
     pthread_mutex_unlock(&g->lock);
 }
 
-/* close() runs under the lock: a connection must not open between the test and the close. It
- * is a read-only descriptor, so close() has nothing to flush and returns at once. */
-int fdguard_close(struct fdguard *g, int fd)
+/* close() runs under the lock: a connection must not open between the test and the close. */
+void fdguard_release(struct fdguard *g, int fd)
 {
-    int rc = -1;
-
     pthread_mutex_lock(&g->lock);
-    if (g->connections == 0) {
+    if (g->connections == 0)
         close(fd);
-        rc = 0;
-    }
+    else if (g->npending < FDGUARD_PENDING_MAX)
+        g->pending[g->npending++] = fd;
+    /* Full: keeping one descriptor open for good is harmless; dropping SQLite's locks is not. */
     pthread_mutex_unlock(&g->lock);
-    return rc;
 }
 
 /* The file a path names, as well as can be told now: a file that does not exist yet keeps its

@@ -18,22 +18,29 @@
 
 #include "config.h"
 
+/* Descriptors a guard can hold back until the last connection closes. Each database has at
+ * most a few raw descriptors (database, -wal, -shm, and the checker's lock probe). */
+#define FDGUARD_PENDING_MAX 16
+
 struct fdguard {
     pthread_mutex_t lock;
     int connections; /* SQLite connections open on this database now */
+    int npending;
+    int pending[FDGUARD_PENDING_MAX]; /* to close when connections drops to 0 */
 };
 
 void fdguard_init(struct fdguard *g);
 void fdguard_destroy(struct fdguard *g);
 
 /* Around the life of an SQLite connection: call before sqlite3_open_v2, and after
- * sqlite3_close (also when the open failed). */
+ * sqlite3_close (also when the open failed). The last close also closes what
+ * fdguard_release() held back. */
 void fdguard_connection_opening(struct fdguard *g);
 void fdguard_connection_closed(struct fdguard *g);
 
-/* Closes fd and returns 0 when no connection is open; otherwise leaves it open and returns -1,
- * and the caller keeps the descriptor to try again later. */
-int fdguard_close(struct fdguard *g, int fd);
+/* The only way a raw descriptor on a guarded file is closed: at once when no connection is
+ * open, else when the last one closes. The caller gives fd up either way. */
+void fdguard_release(struct fdguard *g, int fd);
 
 /* One guard per file, not per section: two sections may watch one file (say, quick_check
  * hourly and integrity_check daily), and their sampler and checker must then meet at the same

@@ -104,15 +104,28 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Each database keeps up to three descriptors open (database, -wal, -shm); the soft limit is
- * often 1024, so raise it to the hard limit. */
-static void raise_fd_limit(void)
+/* Each database keeps up to three descriptors open (database, -wal, -shm), and each running
+ * check a few more; the soft limit is often 1024, so raise it to the hard limit, and say so
+ * when even that is short: running out looks like databases going down. */
+static void raise_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = 3 * (rlim_t)cfg->ndbs + 8 * (rlim_t)cfg->check_workers + 128;
+    if (rl.rlim_cur < need) {
+        char have[24], want[24];
+        snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
+        log_warn("the open-files limit is too low for this many databases; raise it "
+                 "(LimitNOFILE= in systemd, ulimit -n)",
+                 "limit", have, "needed", want, NULL);
     }
 }
 
@@ -229,7 +242,7 @@ static int run_once(struct config *cfg, const struct build_info *bi)
         if (d->check.malformed)
             status = EXIT_MALFORMED;
         else if (status == EXIT_HEALTHY &&
-                 (d->sample.status != SAMPLE_OK ||
+                 (!sample_up(d->sample.status) ||
                   (d->kind != CHECK_OFF && d->check.last_result != CHECK_RESULT_OK)))
             status = EXIT_DEGRADED;
     }
@@ -340,7 +353,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg->log_level);
     check_own_sqlite(cfg);
-    raise_fd_limit();
+    raise_fd_limit(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};

@@ -305,10 +305,10 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
 /* ---- Per-database families ---------------------------------------------------------------
  * Each getter decides whether its series exists for one database and fills in the value. */
 
-/* The database file was opened and its first 100 bytes read. */
+/* The database file was opened and read (an empty file included). */
 static bool sample_file_read(const struct sample *s)
 {
-    return s->status == SAMPLE_OK || s->status == SAMPLE_BAD_HEADER;
+    return s->status == SAMPLE_OK || s->status == SAMPLE_BAD_HEADER || s->status == SAMPLE_EMPTY;
 }
 
 static bool sample_header_ok(const struct sample *s)
@@ -342,7 +342,7 @@ static bool check_any_run(const struct check_state *c)
 static bool get_up(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
-    o->v = value_u64(d->sample.status == SAMPLE_OK);
+    o->v = value_u64(sample_up(d->sample.status));
     return true;
 }
 
@@ -363,7 +363,8 @@ static bool get_header_valid(const struct db_snapshot *d, int64_t now_ms, struct
 {
     (void)now_ms;
     o->v = value_u64(d->sample.status == SAMPLE_OK);
-    return sample_file_read(&d->sample);
+    /* An empty file has no header to judge. */
+    return sample_file_read(&d->sample) && d->sample.status != SAMPLE_EMPTY;
 }
 
 static bool get_file_size(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)

@@ -26,10 +26,6 @@
  * WRITE lock; the agent takes no locks, so it only retries. */
 #define WALINDEX_TRIES 5
 
-/* Descriptors a database may have waiting to be closed because a check had a connection open
- * when the file was replaced or removed. Past this, the sampler stops opening new ones. */
-#define RETIRED_MAX 6
-
 enum { FILE_DB = 0, FILE_WAL, FILE_SHM, FILE_COUNT };
 static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
 
@@ -42,8 +38,6 @@ struct watched {
 
 struct db_files {
     struct watched file[FILE_COUNT];
-    int retired[RETIRED_MAX];
-    int nretired;
     int64_t next_due_ms; /* monotonic */
     int64_t interval_ms;
 };
@@ -124,50 +118,28 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
     return sp;
 }
 
-/* Hands fd to the guard; if a connection is open, parks it to be closed on a later pass. */
-static void retire_fd(struct db_files *f, struct fdguard *g, int fd)
-{
-    if (fdguard_close(g, fd) == 0)
-        return;
-    if (f->nretired < RETIRED_MAX)
-        f->retired[f->nretired++] = fd;
-    /* Full: leaking one descriptor is harmless; dropping SQLite's locks is not. */
-}
-
-static void retry_retired(struct db_files *f, struct fdguard *g)
-{
-    int kept = 0;
-
-    for (int i = 0; i < f->nretired; i++)
-        if (fdguard_close(g, f->retired[i]) != 0)
-            f->retired[kept++] = f->retired[i];
-    f->nretired = kept;
-}
-
 /*
  * Makes w->fd a descriptor on the file now at w->path, reusing the open one when it is the same
  * inode. Returns 0 with *st filled in (from fstat of the descriptor, so size and content come
  * from the same inode), or an errno value; ENOENT means the file does not exist.
  */
-static int watch_open(struct db_files *f, struct fdguard *g, struct watched *w, struct stat *st)
+static int watch_open(struct fdguard *g, struct watched *w, struct stat *st)
 {
     struct stat now;
 
     if (stat(w->path, &now) != 0) {
         int err = errno;
         if (w->fd >= 0) {
-            retire_fd(f, g, w->fd);
+            fdguard_release(g, w->fd);
             w->fd = -1;
         }
         return err;
     }
     if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino)) {
-        retire_fd(f, g, w->fd);
+        fdguard_release(g, w->fd);
         w->fd = -1;
     }
     if (w->fd < 0) {
-        if (f->nretired >= RETIRED_MAX)
-            return EMFILE;
         /* O_RDONLY and never O_CREAT: the agent can neither write nor create the file. */
         w->fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (w->fd < 0)
@@ -175,7 +147,7 @@ static int watch_open(struct db_files *f, struct fdguard *g, struct watched *w, 
     }
     if (fstat(w->fd, st) != 0) {
         int err = errno;
-        retire_fd(f, g, w->fd);
+        fdguard_release(g, w->fd);
         w->fd = -1;
         return err;
     }
@@ -206,7 +178,7 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample 
 {
     unsigned char buf[FF_DB_HEADER_SIZE];
     struct stat st;
-    int err = watch_open(f, g, &f->file[FILE_DB], &st);
+    int err = watch_open(g, &f->file[FILE_DB], &st);
 
     if (err == ENOENT || err == ENOTDIR) {
         out->status = SAMPLE_MISSING;
@@ -226,6 +198,10 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample 
         out->err = errno;
         return;
     }
+    if (n == 0 && st.st_size == 0) {
+        out->status = SAMPLE_EMPTY;
+        return;
+    }
     out->db_result = fileformat_parse_db_header(buf, (size_t)n, &out->db);
     out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
 }
@@ -235,7 +211,7 @@ static void sample_wal(struct db_files *f, struct fdguard *g, struct sample *out
     unsigned char buf[FF_WAL_HEADER_SIZE];
     struct stat st;
 
-    if (watch_open(f, g, &f->file[FILE_WAL], &st) != 0)
+    if (watch_open(g, &f->file[FILE_WAL], &st) != 0)
         return;
     out->wal_present = true;
     out->wal_size = (uint64_t)st.st_size;
@@ -249,7 +225,7 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample
     struct stat st;
     enum ff_result r = FF_TRUNCATED;
 
-    if (watch_open(f, g, &f->file[FILE_SHM], &st) != 0)
+    if (watch_open(g, &f->file[FILE_SHM], &st) != 0)
         return;
     out->shm_present = true;
     for (int i = 0; i < WALINDEX_TRIES; i++) {
@@ -282,7 +258,6 @@ static void sample_one(struct sampler *sp, size_t i)
     struct sample s;
 
     memset(&s, 0, sizeof(s));
-    retry_retired(f, g);
     sample_db_file(f, g, &s);
     sample_wal(f, g, &s);
     sample_walindex(f, g, &s);
@@ -389,10 +364,9 @@ void sampler_free(struct sampler *sp)
         for (int k = 0; k < FILE_COUNT; k++) {
             /* At shutdown no checker runs, so the guard closes at once. */
             if (f->file[k].fd >= 0)
-                retire_fd(f, sp->guards[i], f->file[k].fd);
+                fdguard_release(sp->guards[i], f->file[k].fd);
             free(f->file[k].path);
         }
-        retry_retired(f, sp->guards[i]);
     }
     free(sp->dbs);
     procscan_free(sp->ps);

@@ -100,7 +100,10 @@ int state_configure(struct state *s, const struct config *cfg)
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
-            dbs[i].check = old->check;
+            /* Checks turned off: the last verdict would stand for good with nothing to clear
+             * it, so the history goes with them. */
+            if (dbs[i].kind != CHECK_OFF)
+                dbs[i].check = old->check;
             dbs[i].check.running = false;
         }
     }

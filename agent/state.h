@@ -23,7 +23,14 @@ enum sample_status {
     SAMPLE_MISSING,    /* ENOENT/ENOTDIR: the database file does not exist */
     SAMPLE_UNREADABLE, /* open, stat or read failed; errno in sample.err */
     SAMPLE_BAD_HEADER, /* read, but the 100-byte header did not parse; result in db_result */
+    SAMPLE_EMPTY,      /* 0 bytes: to SQLite an empty database, before its first table */
 };
+
+/* The file is there and SQLite can open it: what sqlite_up reports. */
+static inline bool sample_up(enum sample_status s)
+{
+    return s == SAMPLE_OK || s == SAMPLE_EMPTY;
+}
 
 /* One database's last header sample: stat + pread of the database, -wal and -shm. */
 struct sample {
