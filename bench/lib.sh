@@ -65,7 +65,7 @@ bench_stop() {
 
 # bench_metric NAME: value of the first series of NAME (no labels) on /metrics.
 bench_metric() {
-    curl -fsS "$BENCH_URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+    curl -fsS "$BENCH_URL/metrics" | awk -v n="$1" '$1 == n && !done { print $2; done = 1 }'
 }
 
 # bench_sum NAME: sum over every series of the family NAME.
@@ -82,7 +82,9 @@ bench_dbs() {
     fi
 }
 
-# One row of the results table, on stdout; run-all.sh collects them.
+# One row of the results table, on stdout; run-all.sh collects them. A '|' inside a cell,
+# even in a code span, would end the cell in GitHub's tables: it is escaped.
 bench_row() {
-    printf '| %s | %s | %s | `%s` |\n' "$1" "$2" "$3" "$4"
+    # shellcheck disable=SC2016 # the backquotes are markdown, not a command substitution
+    printf '| %s | %s | %s | `%s` |\n' "$1" "$2" "$3" "$(echo "$4" | sed 's/|/\\|/g')"
 }

@@ -10,6 +10,7 @@
 # connections cannot checkpoint (no write lock on an O_RDONLY descriptor), so the WAL stays.
 # One sqlite3 process makes all of them: 1000 databases take about a second.
 set -eu
+# shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 dir=${1:?usage: make-dbs.sh DIR [N]}
