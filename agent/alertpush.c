@@ -118,6 +118,18 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* Aborts a post under way when the agent stops or reloads: a slow Alertmanager must not hold
+ * up SIGTERM for the whole timeout. */
+static int on_transfer(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return ticker_stopping(arg) ? 1 : 0;
+}
+
 /* POSTs body to one Alertmanager. Returns 0 on a 2xx answer. */
 static int post_one(struct alertpush *ap, const char *url, const struct buf *body)
 {
@@ -139,6 +151,9 @@ static int post_one(struct alertpush *ap, const char *url, const struct buf *bod
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_transfer);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ap->ticker);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_OK && status >= 200 && status < 300) {

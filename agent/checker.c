@@ -78,14 +78,18 @@ static enum check_result classify(const struct run *r, int rc)
     }
 }
 
-static void log_failure(const struct db_config *db, const char *what, sqlite3 *conn, int rc)
+/* Why the run failed, for the log: the caller decides whether to repeat it. */
+static void describe_failure(struct check_outcome *o, const char *what, sqlite3 *conn, int rc)
 {
-    char code[16];
+    snprintf(o->detail, sizeof(o->detail), "step=%s sqlite_code=%d sqlite_error=%s", what, rc,
+             conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
+}
 
-    snprintf(code, sizeof(code), "%d", rc);
-    log_warn("check could not complete", "db", db->name, "path", db->path, "step", what,
-             "sqlite_code", code, "sqlite_error", conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc),
-             NULL);
+void checker_log_failure(const struct db_config *db, const struct check_outcome *o,
+                         enum log_level level)
+{
+    log_msg(level, "check could not complete", "db", db->name, "path", db->path, "result",
+            state_check_result_str(o->result), "detail", o->detail, NULL);
 }
 
 static int exec_pragma(sqlite3 *conn, const char *sql)
@@ -166,9 +170,9 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 
     dbopen_plan(db->path, &r.open);
     if (r.open.mode == DBOPEN_REFUSE) {
-        log_warn("check skipped: the -wal has frames but the -shm is missing, and opening "
-                 "would create it owned by the agent's user",
-                 "db", db->name, "path", db->path, NULL);
+        snprintf(out->detail, sizeof(out->detail),
+                 "the -wal has frames but the -shm is missing, and opening would create it "
+                 "owned by the agent's user");
         out->result = CHECK_RESULT_ERROR;
         goto done;
     }
@@ -182,7 +186,7 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
     }
     bool unsupported = schema_unsupported(conn, rc);
     if (rc != SQLITE_OK && !r.stopped)
-        log_failure(db, unsupported ? "schema (written by a newer SQLite?)" : step, conn, rc);
+        describe_failure(out, unsupported ? "schema (written by a newer SQLite?)" : step, conn, rc);
     sqlite3_close_v2(conn);
     fdguard_connection_closed(guard);
 
@@ -220,6 +224,7 @@ out:
 struct job {
     int64_t next_due_ms; /* monotonic */
     bool running;
+    bool failing; /* the last run did not complete: its failure was logged at warn */
 };
 
 struct checker {
@@ -317,6 +322,13 @@ static void run_job(struct checker *ck, size_t i)
     if (checker_run_one(db, ck->guards[i], &ck->stop, &o) != 0)
         return; /* stopping: no verdict recorded */
     log_verdict(db, &o, state_check_end(ck->state, i, &o));
+    /* A database that cannot be checked says so once, not every check_interval. */
+    bool failed = o.result != CHECK_RESULT_OK && o.result != CHECK_RESULT_MALFORMED;
+    if (failed)
+        checker_log_failure(db, &o, ck->jobs[i].failing ? LOG_DEBUG : LOG_WARN);
+    else if (ck->jobs[i].failing)
+        log_info("check completes again", "db", db->name, "path", db->path, NULL);
+    ck->jobs[i].failing = failed;
 }
 
 static void *worker_main(void *arg)

@@ -20,6 +20,10 @@
 int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
                     struct check_outcome *out);
 
+/* Logs why o did not complete (o->detail). */
+void checker_log_failure(const struct db_config *db, const struct check_outcome *o,
+                         enum log_level level);
+
 struct checker;
 
 /* cfg, st and guards (cfg->ndbs) must outlive the checker. */

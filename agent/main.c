@@ -228,6 +228,8 @@ static int run_once(struct config *cfg, const struct build_info *bi)
         state_check_begin(st, i);
         checker_run_one(&cfg->dbs[i], w.guards[i], &stop, &o);
         state_check_end(st, i, &o);
+        if (o.result != CHECK_RESULT_OK && o.result != CHECK_RESULT_MALFORMED)
+            checker_log_failure(&cfg->dbs[i], &o, LOG_WARN);
     }
 
     struct snapshot *snap = state_snapshot(st, clock_wall_ms());

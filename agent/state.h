@@ -70,6 +70,7 @@ struct check_outcome {
     uint32_t problems;   /* problem rows, when result is ok or malformed */
     double duration_s;   /* wall time of the run */
     int64_t finished_ms; /* wall clock, Unix ms */
+    char detail[256];    /* why a run did not complete: step, SQLite code and message */
 };
 
 /* Per-database check history. "Completed" means ok or malformed. */

@@ -98,20 +98,20 @@ struct outcome_case {
 Test(state, outcomes_in_sequence)
 {
     static const struct outcome_case seq[] = {
-        {CHECK_RESULT_BUSY, 0, false, false},
-        {CHECK_RESULT_OK, 0, false, true},
-        {CHECK_RESULT_MALFORMED, 3, true, true},
-        {CHECK_RESULT_TIMEOUT, 0, true, true},
-        {CHECK_RESULT_ERROR, 0, true, true},
-        {CHECK_RESULT_OK, 0, false, true},
+        {CHECK_RESULT_BUSY, 0, false, false},    {CHECK_RESULT_OK, 0, false, true},
+        {CHECK_RESULT_MALFORMED, 3, true, true}, {CHECK_RESULT_TIMEOUT, 0, true, true},
+        {CHECK_RESULT_ERROR, 0, true, true},     {CHECK_RESULT_OK, 0, false, true},
     };
     struct state *s = state_new(1000);
     struct config c = one_db_config("a", "/x");
     cr_assert_eq(state_configure(s, &c), 0);
     bool was_malformed = false;
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
-        struct check_outcome o = {CHECK_QUICK, seq[i].result, seq[i].problems, 0.5,
-                                  (int64_t)(2000 + i)};
+        struct check_outcome o = {.kind = CHECK_QUICK,
+                                  .result = seq[i].result,
+                                  .problems = seq[i].problems,
+                                  .duration_s = 0.5,
+                                  .finished_ms = (int64_t)(2000 + i)};
         state_check_begin(s, 0);
         cr_expect_eq(state_check_end(s, 0, &o), was_malformed, "step %zu", i);
         struct snapshot *snap = state_snapshot(s, 5000);
@@ -135,7 +135,11 @@ Test(state, configure_carries_history)
 {
     struct state *s = state_new(0);
     struct config c = one_db_config("a", "/x");
-    struct check_outcome o = {CHECK_QUICK, CHECK_RESULT_MALFORMED, 1, 0.1, 7};
+    struct check_outcome o = {.kind = CHECK_QUICK,
+                              .result = CHECK_RESULT_MALFORMED,
+                              .problems = 1,
+                              .duration_s = 0.1,
+                              .finished_ms = 7};
     cr_assert_eq(state_configure(s, &c), 0);
     state_check_end(s, 0, &o);
 
@@ -152,6 +156,22 @@ Test(state, configure_carries_history)
     cr_expect_eq(snap->ndbs, 1);
     cr_expect_eq(snap->dbs[0].check.malformed, false);
     cr_expect_str_eq(snap->dbs[0].path, "/y");
+    snapshot_free(snap);
+    state_free(s);
+}
+
+/* Turning a database's check off clears its verdict: nothing would ever clear it otherwise. */
+Test(state, check_off_clears_the_verdict)
+{
+    struct state *s = state_new(0);
+    struct config c = one_db_config("a", "/x");
+    struct check_outcome o = {.kind = CHECK_QUICK, .result = CHECK_RESULT_MALFORMED};
+    cr_assert_eq(state_configure(s, &c), 0);
+    state_check_end(s, 0, &o);
+    c.dbs[0].check = CHECK_OFF;
+    cr_assert_eq(state_configure(s, &c), 0);
+    struct snapshot *snap = state_snapshot(s, 0);
+    cr_expect_eq(snap->dbs[0].check.malformed, false);
     snapshot_free(snap);
     state_free(s);
 }
