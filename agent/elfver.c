@@ -206,8 +206,7 @@ static const unsigned char *elf_span(const struct elf *e, uint64_t off, uint64_t
         return NULL;
     if (!e->rd)
         return e->b + off;
-    if (n > SCAN_BUF || e->rd->err ||
-        reader_pread(e->rd, e->rd->scan, (size_t)n, off) < (size_t)n)
+    if (n > SCAN_BUF || e->rd->err || reader_pread(e->rd, e->rd->scan, (size_t)n, off) < (size_t)n)
         return NULL;
     return e->rd->scan;
 }

@@ -7,6 +7,19 @@
  * CAP_SYS_ADMIN, or CAP_CHECKPOINT_RESTORE since Linux 5.9), /proc/PID/exe and
  * /proc/PID/root. Access to fd, maps, map_files, exe and root is governed by a ptrace
  * access mode check: a process the agent may not inspect answers EACCES or EPERM.
+ *
+ * Opening an object to read its version is the one place where another user's choices reach
+ * an open() of ours, so nothing is opened for reading before it is known to be the regular
+ * file that is mapped: every object is first opened with O_PATH (which opens nothing: a FIFO
+ * is not waited on, a device's open routine does not run), checked with fstat(), and only then
+ * opened for reading through /proc/self/fd/N (open(2), O_PATH; proc(5), /proc/PID/fd: the
+ * link leads to that very file, the name is not looked up again). A path under
+ * /proc/PID/root is walked one component at a time with O_NOFOLLOW, so no symbolic link is
+ * followed: the paths maps prints are the kernel's own names for the mapped files (d_path),
+ * which hold none, and a link there can only be someone's attempt to redirect us. Objects
+ * that are targets are never opened at all: closing any descriptor on a file drops every
+ * POSIX lock the agent holds on it (fcntl(2), "Advisory record locking"), its SQLite
+ * connections' locks included.
  */
 #include "procscan.h"
 
@@ -118,6 +131,19 @@ static void insert_target(struct procscan *ps, int32_t idx)
 static bool dev_compatible(dev_t target, dev_t mapped)
 {
     return target == mapped || major(target) == 0 || major(mapped) == 0;
+}
+
+/* Whether (dev, ino) may be one of the targets (the relaxed device rule: when unsure, it is
+ * one, and is left alone). */
+static bool is_target(const struct procscan *ps, dev_t dev, ino_t ino)
+{
+    int32_t j;
+
+    for (j = find_ino(ps, ino); j >= 0; j = ps->next_same[j]) {
+        if (dev_compatible(ps->t[j].dev, dev))
+            return true;
+    }
+    return false;
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -426,6 +452,24 @@ static bool contains_ci(const char *s, size_t len, const char *needle)
     return false;
 }
 
+/* Whether s[0..len) ends in suffix. */
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/* The files SQLite keeps next to a database (SQLite, "Temporary Files Used By SQLite", 2.2
+ * to 2.4: "-journal", "-wal", "-shm"). No library is named so; and the -shm is no target,
+ * yet the agent's own connections hold their WAL read locks on it, which closing a
+ * descriptor on it would drop. */
+static bool is_companion(const char *path, size_t len)
+{
+    return ends_with(path, len, "-shm") || ends_with(path, len, "-wal") ||
+           ends_with(path, len, "-journal");
+}
+
 static void handle_mapline(struct procscan *ps, const char *s, size_t len)
 {
     static const char deleted[] = " (deleted)";
@@ -448,6 +492,9 @@ static void handle_mapline(struct procscan *ps, const char *s, size_t len)
         !(contains_ci(m.path, m.path_len, "sqlite") ||
           contains_ci(m.path, m.path_len, "sqlcipher")))
         return;
+    /* A database mapped executable under an SQLite-looking name is no library to read. */
+    if (is_target(ps, dev, (ino_t)m.ino))
+        return;
     for (k = 0; k < ps->ncands; k++) {
         if (ps->cands[k].ino == (ino_t)m.ino && ps->cands[k].dev == dev)
             return; /* already listed */
@@ -460,7 +507,7 @@ static void handle_mapline(struct procscan *ps, const char *s, size_t len)
                  memcmp(m.path + plen - (sizeof(deleted) - 1), deleted, sizeof(deleted) - 1) == 0;
     if (c->deleted)
         plen -= sizeof(deleted) - 1;
-    if (plen >= sizeof(c->path))
+    if (plen >= sizeof(c->path) || is_companion(m.path, plen))
         return;
     c->dev = dev;
     c->ino = (ino_t)m.ino;
@@ -530,32 +577,91 @@ static uint32_t version_of_fd(struct procscan *ps, int fd, struct procscan_stats
     return elfver_fd(ps->elf, fd, &info) == ELFVER_FOUND ? info.version : 0;
 }
 
+/*
+ * Takes pfd, an O_PATH descriptor, and closes it. Returns a descriptor open for reading on
+ * the same file, or -1 when it is no regular file, not the mapped inode (want, when not
+ * NULL), or a target.
+ */
+static int reopen_checked(const struct procscan *ps, int procfd, int pfd, const struct cand *want)
+{
+    char rel[32];
+    struct stat sb;
+    int fd = -1;
+
+    if (fstat(pfd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        goto out;
+    if (want && (sb.st_ino != want->ino || !dev_compatible(sb.st_dev, want->dev)))
+        goto out;
+    if (is_target(ps, sb.st_dev, sb.st_ino))
+        goto out;
+    snprintf(rel, sizeof(rel), "self/fd/%d", pfd);
+    fd = openat(procfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+out:
+    close(pfd);
+    return fd;
+}
+
+/*
+ * An O_PATH descriptor on path (absolute, as maps prints it) inside pid's root, or -1. The
+ * root itself is reached through the magic link /proc/PID/root, which must be followed; from
+ * there every component is opened with O_NOFOLLOW (and all but the last with O_DIRECTORY, so
+ * a link in the middle fails with ENOTDIR), "." and ".." are refused, and nothing is ever
+ * resolved from any directory but the one just opened: the walk cannot leave that root or
+ * be sent elsewhere by a link, as openat2()'s RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS would
+ * have it, on every kernel and under seccomp filters that refuse openat2.
+ */
+static int open_in_root(int procfd, pid_t pid, const char *path)
+{
+    char rel[32], name[NAME_MAX + 1];
+    const char *p = path, *slash;
+    int dfd, next;
+    size_t n;
+
+    snprintf(rel, sizeof(rel), "%d/root", (int)pid);
+    dfd = openat(procfd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    while (dfd >= 0) {
+        while (*p == '/')
+            p++;
+        slash = strchr(p, '/');
+        n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || n > NAME_MAX || (p[0] == '.' && (n == 1 || (n == 2 && p[1] == '.')))) {
+            close(dfd);
+            return -1;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        next = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (*p ? O_DIRECTORY : 0));
+        close(dfd);
+        if (next < 0 || *p == '\0')
+            return next;
+        dfd = next;
+    }
+    return -1;
+}
+
 static uint32_t cand_version(struct procscan *ps, int procfd, pid_t pid, const struct cand *c,
                              struct procscan_stats *st)
 {
-    char rel[PATH_MAX + 48];
-    struct stat sb;
+    char rel[96];
     uint32_t v;
-    int fd = -1, n;
+    int fd = -1, pfd;
 
-    /* The mapped inode itself, when the kernel lets us. */
+    /* The mapped inode itself, when the kernel lets us (the magic link is followed: its
+     * permission check is made then, and fails with EPERM without the capability). */
     if (!ps->map_files_denied) {
         snprintf(rel, sizeof(rel), "%d/map_files/%s", (int)pid, c->range);
-        fd = openat(procfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0 && is_denied(errno))
+        pfd = openat(procfd, rel, O_PATH | O_CLOEXEC);
+        if (pfd < 0 && is_denied(errno))
             ps->map_files_denied = true;
+        if (pfd >= 0)
+            fd = reopen_checked(ps, procfd, pfd, c);
     }
     /* Else the same path in the process's root, if it still names the mapped inode. */
     if (fd < 0 && !c->deleted) {
-        n = snprintf(rel, sizeof(rel), "%d/root%s", (int)pid, c->path);
-        if (n < 0 || (size_t)n >= sizeof(rel))
-            return 0;
-        fd = openat(procfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd >= 0 &&
-            (fstat(fd, &sb) != 0 || sb.st_ino != c->ino || !dev_compatible(sb.st_dev, c->dev))) {
-            close(fd);
-            fd = -1;
-        }
+        pfd = open_in_root(procfd, pid, c->path);
+        if (pfd >= 0)
+            fd = reopen_checked(ps, procfd, pfd, c);
     }
     if (fd < 0)
         return 0;
@@ -582,7 +688,9 @@ static uint32_t process_version(struct procscan *ps, int procfd, pid_t pid,
     if (best)
         return best;
     snprintf(rel, sizeof(rel), "%d/exe", (int)pid);
-    fd = openat(procfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    fd = openat(procfd, rel, O_PATH | O_CLOEXEC);
+    if (fd >= 0)
+        fd = reopen_checked(ps, procfd, fd, NULL);
     if (fd < 0)
         return 0;
     v = version_of_fd(ps, fd, st);

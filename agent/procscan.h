@@ -14,9 +14,13 @@
  *     else the main executable (SQLite linked statically). Each object is read through
  *     elfver (cached by dev, inode, mtime and size), via /proc/PID/map_files/ when allowed
  *     (the exact mapped inode, even if deleted since), else /proc/PID/root/<path> (the
- *     process's own root, so containers are read with their own libraries) after checking
- *     that the opened file is the mapped inode; the executable via /proc/PID/exe. When more
- *     than one SQLite shows up in one process, the oldest is reported.
+ *     process's own root, so containers are read with their own libraries), walked without
+ *     following any symbolic link; the executable via /proc/PID/exe. Each is first opened
+ *     with O_PATH and opened for reading only once fstat() shows the regular file that is
+ *     mapped (no FIFO or device is ever opened), and never when it is one of the targets or
+ *     named like a database's -shm, -wal or -journal (closing a descriptor on a database or
+ *     its -shm would drop the agent's own SQLite locks there). When more than one SQLite
+ *     shows up in one process, the oldest is reported.
  * A process whose fd or maps directory cannot be read (EACCES, EPERM) counts as
  * uninspectable; processes that exit during the pass are skipped.
  *

@@ -16,13 +16,19 @@
  *    flips of the real library, each in a buffer of exactly that size (so ASan sees any read
  *    past the end): never a crash, never a version out of nothing.
  * 4. The file wrapper's cache: hits, re-reads after a change, eviction, the size cap.
+ * 5. The file wrapper reads in pieces (never a mapping): it must answer exactly as the parser
+ *    does over the same bytes in memory, for every object above, for cuts of them, and for
+ *    source ids and versions placed across the edges of its read chunks. And a 400 MB object
+ *    that shrinks or is rewritten while being read gives an error, never SIGBUS.
  */
 #include "elfver.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -788,5 +794,308 @@ Test(elfver, cache)
     cr_expect_eq(errno, EFBIG);
     elfver_cache_free(cache);
     elfver_cache_free(NULL);
+    helpers_rmtree(dir);
+}
+
+/* ---- the file wrapper reads like the parser ---------------------------------------------- */
+
+static void write_file(const char *path, const unsigned char *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(b, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* b[0..len) parsed in memory, and written to path and read by elfver_path(): the same
+ * answer. Returns the result. */
+static enum elfver_result expect_same(const char *path, const unsigned char *b, size_t len,
+                                      const char *what)
+{
+    struct elfver_info mem, file;
+    enum elfver_result rm, rf;
+
+    write_file(path, b, len);
+    rm = elfver_parse(b, len, &mem);
+    rf = elfver_path(NULL, path, &file);
+    cr_expect_eq(rf, rm, "%s: file %s, memory %s", what, elfver_result_str(rf),
+                 elfver_result_str(rm));
+    cr_expect_eq(file.version, mem.version, "%s: file %u, memory %u", what, file.version,
+                 mem.version);
+    cr_expect_eq(file.source, mem.source, "%s: file %s, memory %s", what,
+                 elfver_source_str(file.source), elfver_source_str(mem.source));
+    cr_expect_str_eq(file.text, mem.text, "%s", what);
+    return rm;
+}
+
+enum same_kind { SAME_SYNTHETIC, SAME_REAL };
+
+struct same_case {
+    const char *name;
+    enum same_kind kind;
+    const char *file; /* SAME_REAL: a path, or a helper's name */
+    bool helper;
+};
+
+static const struct same_case same_cases[] = {
+    {"synthetic objects, all classes and byte orders, and cuts", SAME_SYNTHETIC, NULL, false},
+    {"Debian libsqlite3.so.0 and cuts", SAME_REAL, DEBIAN_LIB, false},
+    {"static helper", SAME_REAL, "holder_static", true},
+    {"static helper, stripped (source id scan over MiBs)", SAME_REAL, "holder_static_stripped",
+     true},
+};
+
+Test(elfver, file_reads_match_the_parser, .timeout = 120)
+{
+    static unsigned char syn[SYN_BIG];
+    char dir[64], path[128], what[160];
+    size_t i, k, combo;
+
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/object", dir);
+    for (i = 0; i < sizeof(same_cases) / sizeof(same_cases[0]); i++) {
+        const struct same_case *c = &same_cases[i];
+
+        if (c->kind == SAME_SYNTHETIC) {
+            for (combo = 0; combo < 4; combo++) {
+                for (k = 0; k < NSYN; k++) {
+                    unsigned f = syn_cases[k].flags;
+                    size_t len = syn_len(f), cut;
+
+                    build(syn, len, combo & 1, combo & 2, f);
+                    snprintf(what, sizeof(what), "%s, combo %zu", syn_cases[k].name, combo);
+                    cr_expect_eq(expect_same(path, syn, len, what), syn_cases[k].result, "%s",
+                                 what);
+                    for (cut = 0; cut < len; cut += 1 + cut / 3) {
+                        snprintf(what, sizeof(what), "%s, combo %zu, cut at %zu", syn_cases[k].name,
+                                 combo, cut);
+                        expect_same(path, syn, cut, what);
+                    }
+                }
+            }
+        } else {
+            char src[4096];
+            size_t len, cut;
+            unsigned char *b;
+
+            if (c->helper)
+                helper_path(src, sizeof(src), c->file);
+            else
+                snprintf(src, sizeof(src), "%s", c->file);
+            b = slurp(src, &len);
+            cr_expect_eq(expect_same(path, b, len, c->name), ELFVER_FOUND, "%s", c->name);
+            /* Cuts across the headers, the tables, and every 64 KiB and 1 MiB edge. */
+            for (cut = 0; cut < len; cut = cut < 0x10000 ? cut * 4 + 7 : cut + 0x10000 - 1) {
+                snprintf(what, sizeof(what), "%s, cut at %zu", c->name, cut);
+                expect_same(path, b, cut, what);
+            }
+            free(b);
+        }
+    }
+    helpers_rmtree(dir);
+}
+
+#define EDGE_LEN (3u << 20)
+#define MIB (1u << 20)
+#define W ELFVER_SCAN_WINDOW
+
+struct edge_case {
+    const char *name;
+    size_t id, ver;   /* offsets of a source id and of "3.44.2" */
+    bool printable;   /* a 'v' just before the version */
+    size_t id2, ver2; /* when not 0: a second source id with "3.38.5" */
+    uint32_t want;
+};
+
+/* The file wrapper scans 1 MiB at a time (SCAN_CHUNK in elfver.c); these straddle those
+ * edges and the window's ends. */
+static const struct edge_case edge_cases[] = {
+    {"source id's first '-' on a chunk's last byte", MIB - 5, MIB + 0x100, false, 0, 0, 3044002},
+    {"source id's first '-' on a chunk's first byte, version before", MIB - 4, MIB - 0x200, false,
+     0, 0, 3044002},
+    {"version W - 1 bytes after, across an edge", MIB - 100, MIB - 100 + W - 1, false, 0, 0,
+     3044002},
+    {"version W bytes after, across an edge: out of reach", MIB - 100, MIB - 100 + W, false, 0, 0,
+     0},
+    {"version W bytes before, across an edge", MIB + 100, MIB + 100 - W, false, 0, 0, 3044002},
+    {"version W + 1 bytes before: out of reach", MIB + 100, MIB + 100 - W - 1, false, 0, 0, 0},
+    {"version after a printable byte on the other side of an edge", MIB + 100, MIB, true, 0, 0, 0},
+    {"two SQLites either side of an edge: the older", MIB - 300, MIB - 200, false, MIB + 300,
+     MIB + 400, 3038005},
+    {"source id across the second edge, version near the window's end", 2 * MIB - 40,
+     2 * MIB - 40 + W - 1, false, 0, 0, 3044002},
+    {"version in the object's last bytes", EDGE_LEN - 300, EDGE_LEN - 7, false, 0, 0, 3044002},
+};
+
+Test(elfver, file_scan_across_read_chunks, .timeout = 60)
+{
+    unsigned char *b = malloc(EDGE_LEN);
+    char dir[64], path[128];
+    size_t i;
+
+    cr_assert_not_null(b);
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/object", dir);
+    for (i = 0; i < sizeof(edge_cases) / sizeof(edge_cases[0]); i++) {
+        const struct edge_case *c = &edge_cases[i];
+        struct elfver_info info;
+
+        /* A 64-bit ELF header and nothing else: the whole object is scanned. */
+        memset(b, 0, EDGE_LEN);
+        memcpy(b, "\177ELF\002\001\001", 7);
+        put(b, 16, 3, 2, false);
+        memcpy(b + c->id, srcid64, sizeof(srcid64));
+        memcpy(b + c->ver, "3.44.2", 7);
+        if (c->printable)
+            b[c->ver - 1] = 'v';
+        if (c->id2) {
+            memcpy(b + c->id2, srcid64, sizeof(srcid64));
+            memcpy(b + c->ver2, "3.38.5", 7);
+        }
+        expect_same(path, b, EDGE_LEN, c->name);
+        elfver_path(NULL, path, &info);
+        cr_expect_eq(info.version, c->want, "%s: %u", c->name, info.version);
+    }
+    free(b);
+    helpers_rmtree(dir);
+}
+
+/* ---- a file that shrinks while read ------------------------------------------------------ */
+
+#define SHRINK_LEN (400u << 20)
+#define SHRINK_AFTER (16u << 20) /* bytes the parse has read before the file is changed */
+
+enum shrink_action { SHRINK_TRUNCATE, SHRINK_EMPTY, SHRINK_REWRITE };
+
+struct shrink_case {
+    const char *name;
+    enum shrink_action action;
+};
+
+static const struct shrink_case shrink_cases[] = {
+    {"truncated to 4 KiB", SHRINK_TRUNCATE},
+    {"truncated to nothing", SHRINK_EMPTY},
+    {"rewritten in place, same size", SHRINK_REWRITE},
+};
+
+struct shrinker {
+    const char *path;
+    pid_t tid; /* the parsing thread */
+    enum shrink_action action;
+    unsigned long long rchar0; /* its rchar before the parse */
+    atomic_int done;           /* the parse returned */
+    atomic_int acted_early;    /* the change began while the parse was running */
+};
+
+/* Bytes read so far by thread tid (proc(5), /proc/PID/task/TID/io, rchar). */
+static unsigned long long thread_rchar(pid_t tid)
+{
+    unsigned long long rchar = 0;
+    char p[64];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "/proc/self/task/%d/io", (int)tid);
+    f = fopen(p, "r");
+    if (f) {
+        if (fscanf(f, "rchar: %llu", &rchar) != 1)
+            rchar = 0;
+        fclose(f);
+    }
+    return rchar;
+}
+
+/* Whether the parse is well under way: the file mapped (a wrapper that maps it), or
+ * SHRINK_AFTER bytes read by the parsing thread. */
+static bool parse_under_way(const struct shrinker *s)
+{
+    char line[4352];
+    bool seen = false;
+    FILE *f;
+
+    f = fopen("/proc/self/maps", "r");
+    while (f && !seen && fgets(line, sizeof(line), f))
+        seen = strstr(line, s->path) != NULL;
+    if (f)
+        fclose(f);
+    return seen || thread_rchar(s->tid) - s->rchar0 >= SHRINK_AFTER;
+}
+
+static void *shrink_thread(void *arg)
+{
+    struct shrinker *s = arg;
+    int fd;
+
+    while (!atomic_load(&s->done)) {
+        if (!parse_under_way(s))
+            continue;
+        fd = open(s->path, O_WRONLY);
+        if (fd < 0)
+            break;
+        atomic_store(&s->acted_early, !atomic_load(&s->done));
+        if (s->action == SHRINK_REWRITE) {
+            static const unsigned char zeros[4096];
+
+            if (pwrite(fd, zeros, sizeof(zeros), SHRINK_LEN - sizeof(zeros)) < 0)
+                perror("pwrite");
+        } else if (ftruncate(fd, s->action == SHRINK_EMPTY ? 0 : 4096) != 0) {
+            perror("ftruncate");
+        }
+        close(fd);
+        break;
+    }
+    return NULL;
+}
+
+Test(elfver, file_shrinking_while_read, .timeout = 120)
+{
+    struct timespec past[2] = {{1700000000, 0}, {1700000000, 0}};
+    char dir[64], path[128];
+    size_t i;
+
+    temp_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/big.so", dir);
+    for (i = 0; i < sizeof(shrink_cases) / sizeof(shrink_cases[0]); i++) {
+        const struct shrink_case *c = &shrink_cases[i];
+        struct shrinker s = {path, gettid(), c->action, 0, 0, 0};
+        unsigned char head[64] = {0};
+        struct elfver_cache_stats st;
+        struct elfver_cache *cache = elfver_cache_new(4, 0);
+        struct elfver_info info;
+        enum elfver_result r;
+        pthread_t th;
+        int fd, err;
+
+        /* A sparse 400 MB object: an ELF header, no tables (the whole file is scanned), and
+         * at its very end a source id and version that a complete read would find. */
+        cr_assert_not_null(cache);
+        memcpy(head, "\177ELF\002\001\001", 7);
+        put(head, 16, 3, 2, false);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(pwrite(fd, head, sizeof(head), 0), (ssize_t)sizeof(head));
+        cr_assert_eq(pwrite(fd, srcid64, sizeof(srcid64), SHRINK_LEN - 300),
+                     (ssize_t)sizeof(srcid64));
+        cr_assert_eq(pwrite(fd, "3.44.2", 7, SHRINK_LEN - 100), 7);
+        cr_assert_eq(futimens(fd, past), 0); /* so the rewrite surely changes the mtime */
+        close(fd);
+
+        s.rchar0 = thread_rchar(s.tid);
+        cr_assert_gt(s.rchar0, 0u, "no /proc/self/task/TID/io");
+        cr_assert_eq(pthread_create(&th, NULL, shrink_thread, &s), 0);
+        r = elfver_path(cache, path, &info);
+        err = errno;
+        atomic_store(&s.done, 1);
+        pthread_join(th, NULL);
+        cr_assert(atomic_load(&s.acted_early), "%s: the parse ended before the file changed",
+                  c->name);
+        /* Alive, and no answer from a file that changed under us: an error, not cached. */
+        cr_expect_eq(r, ELFVER_ERROR, "%s: %s", c->name, elfver_result_str(r));
+        cr_expect_eq(err, ESTALE, "%s: %s", c->name, strerror(err));
+        cr_expect_eq(info.version, 0u, "%s", c->name);
+        elfver_cache_get_stats(cache, &st);
+        cr_expect_eq(st.entries, 0u, "%s", c->name);
+        elfver_cache_free(cache);
+    }
     helpers_rmtree(dir);
 }

@@ -16,6 +16,14 @@
  * through /proc/PID/root, including after the library file was deleted or replaced; and a
  * scanner that dropped to nobody cannot read root's processes and counts them as
  * uninspectable.
+ *
+ * Also as root: a process that chroot()s after loading a library, so that the path maps
+ * shows is looked up inside a root it controls, where the test puts a symbolic link to the
+ * library, to a FIFO, a FIFO itself, or a symbolic link on the way: none is followed, and a
+ * writer blocked opening the FIFO proves that no scan opened it. And a process that maps a
+ * watched database, or its -shm, executable under an SQLite-looking name: the scanner never
+ * opens that file, so the POSIX lock it holds there itself (as the agent's own SQLite
+ * connections do) survives the scan.
  */
 #include "procscan.h"
 
@@ -23,7 +31,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,5 +646,307 @@ Test(procscan, more_versions_than_slots, .timeout = 60)
     procscan_free(ps);
     for (i = 0; i < 6; i++)
         child_stop(&kids[i]);
+    helpers_rmtree(dir);
+}
+
+/* ---- objects that must not be opened ----------------------------------------------------- */
+
+/* Holds argv[1] open, loads the library argv[2], then chroot()s into argv[3]: from then on
+ * the library's path, as maps shows it, names whatever argv[3] holds at that path. */
+static const char chroot_holder[] = "import ctypes, os, sys\n"
+                                    "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                                    "ctypes.CDLL(sys.argv[2])\n"
+                                    "os.chroot(sys.argv[3])\n"
+                                    "print('ready', flush=True)\n"
+                                    "sys.stdin.read()\n";
+
+/* mkdir -p */
+static void make_dirs(const char *path)
+{
+    char p[512];
+    size_t i;
+
+    cr_assert_lt(strlen(path), sizeof(p));
+    strcpy(p, path);
+    for (i = 1; p[i]; i++) {
+        if (p[i] != '/')
+            continue;
+        p[i] = '\0';
+        cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "%s: %s", p, strerror(errno));
+        p[i] = '/';
+    }
+    cr_assert(mkdir(p, 0755) == 0 || errno == EEXIST, "%s: %s", p, strerror(errno));
+}
+
+/* A thread blocked opening a FIFO for writing: its open() returns only once someone opens
+ * the FIFO for reading (fifo(7)), however briefly. */
+struct fifo_watch {
+    const char *path;
+    atomic_int tid;
+    atomic_int opened;
+};
+
+static void *fifo_writer(void *arg)
+{
+    struct fifo_watch *w = arg;
+    int fd;
+
+    atomic_store(&w->tid, (int)gettid());
+    fd = open(w->path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        atomic_store(&w->opened, 1);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Whether thread tid is inside openat() now (proc(5), /proc/PID/syscall). */
+static bool in_openat(int tid)
+{
+    char p[64];
+    long nr = -1;
+    FILE *f;
+
+    snprintf(p, sizeof(p), "/proc/self/task/%d/syscall", tid);
+    f = fopen(p, "r");
+    if (!f)
+        return false;
+    if (fscanf(f, "%ld", &nr) != 1)
+        nr = -1;
+    fclose(f);
+    return nr == SYS_openat;
+}
+
+enum root_entry { RE_HARDLINK, RE_LINK_TO_LIB, RE_DIR_LINK, RE_LINK_TO_FIFO, RE_FIFO };
+
+struct root_step {
+    const char *name;
+    enum root_entry entry; /* what the library's path names inside the process's root */
+    uint32_t want;         /* 0: nothing read, the version is unknown */
+};
+
+static const struct root_step root_steps[] = {
+    {"the mapped file itself (a hard link): read through the process's root", RE_HARDLINK, 3039004},
+    {"a symbolic link to the mapped file: not followed", RE_LINK_TO_LIB, 0},
+    {"a directory on the way is a symbolic link: not followed", RE_DIR_LINK, 0},
+    {"a symbolic link to a FIFO: not followed, the FIFO never opened", RE_LINK_TO_FIFO, 0},
+    {"a FIFO: never opened", RE_FIFO, 0},
+};
+
+Test(procscan, library_path_swapped_inside_the_root, .timeout = 60)
+{
+    char dir[64], db[128], lib[128], root[128], inroot[256], libdir[256], real[256], fifo[256];
+    char old[4096], cmd[8400];
+    struct procscan_target t;
+    struct child kid;
+    size_t i;
+
+    if (geteuid() != 0)
+        cr_skip_test("needs root (chroot, map_files) and capabilities to drop");
+    helper_path(old, sizeof(old), "libsqlite3_old.so");
+    temp_dir(dir, sizeof(dir));
+    snprintf(db, sizeof(db), "%s/a.db", dir);
+    snprintf(lib, sizeof(lib), "%s/lib/libsqlite3_old.so", dir);
+    snprintf(root, sizeof(root), "%s/root", dir);
+    snprintf(inroot, sizeof(inroot), "%s%s", root, lib); /* the library's path in the root */
+    snprintf(libdir, sizeof(libdir), "%s%s/lib", root, dir);
+    snprintf(real, sizeof(real), "%s%s/real", root, dir);
+    make_db(db);
+    snprintf(cmd, sizeof(cmd), "%s/lib", dir);
+    make_dirs(cmd);
+    make_dirs(root);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", old, lib);
+    cr_assert_eq(system(cmd), 0);
+    {
+        char *argv[] = {"/usr/bin/python3", "-c", (char *)chroot_holder, db, lib, root, NULL};
+
+        spawn(&kid, argv, -1);
+    }
+    target_of(db, &t);
+    for (i = 0; i < sizeof(root_steps) / sizeof(root_steps[0]); i++) {
+        const struct root_step *st = &root_steps[i];
+        struct fifo_watch w = {fifo, 0, 0};
+        pthread_t th;
+        bool watching = st->entry == RE_LINK_TO_FIFO || st->entry == RE_FIFO;
+        int k, rfd;
+
+        snprintf(cmd, sizeof(cmd), "%s%s", root, dir);
+        helpers_rmtree(cmd);
+        unlink(fifo);
+        switch (st->entry) {
+        case RE_HARDLINK:
+            make_dirs(libdir);
+            cr_assert_eq(link(lib, inroot), 0, "%s", strerror(errno));
+            break;
+        case RE_LINK_TO_LIB:
+            make_dirs(libdir);
+            cr_assert_eq(symlink(lib, inroot), 0);
+            break;
+        case RE_DIR_LINK:
+            make_dirs(real);
+            snprintf(cmd, sizeof(cmd), "%s/libsqlite3_old.so", real);
+            cr_assert_eq(link(lib, cmd), 0);
+            cr_assert_eq(symlink("real", libdir), 0);
+            break;
+        case RE_LINK_TO_FIFO:
+            make_dirs(libdir);
+            snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+            cr_assert_eq(mkfifo(fifo, 0600), 0);
+            cr_assert_eq(symlink(fifo, inroot), 0);
+            break;
+        case RE_FIFO:
+            make_dirs(libdir);
+            snprintf(fifo, sizeof(fifo), "%s", inroot);
+            cr_assert_eq(mkfifo(fifo, 0600), 0);
+            break;
+        }
+        if (watching) {
+            cr_assert_eq(pthread_create(&th, NULL, fifo_writer, &w), 0);
+            for (k = 0; k < 2000 && !(atomic_load(&w.tid) && in_openat(atomic_load(&w.tid))); k++)
+                usleep(1000);
+            cr_assert_lt(k, 2000, "the FIFO writer never blocked in open()");
+        }
+        /* Through map_files the mapped inode is read whatever the path names. */
+        cr_expect_eq(scan_version(&t, false), 3039004u, "%s: with map_files", st->name);
+        cr_expect_eq(scan_version(&t, true), st->want, "%s: without map_files", st->name);
+        if (watching) {
+            for (k = 0; k < 200 && !atomic_load(&w.opened); k++)
+                usleep(1000);
+            cr_expect_eq(atomic_load(&w.opened), 0, "%s: the FIFO was opened", st->name);
+            rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* lets the writer go */
+            pthread_join(th, NULL);
+            if (rfd >= 0)
+                close(rfd);
+        }
+    }
+    child_stop(&kid);
+    helpers_rmtree(dir);
+}
+
+/* Holds argv[1] (the database) open, and maps argv[2] executable: the database itself or its
+ * -shm, under an SQLite-looking name, so a candidate library as far as maps can tell. */
+static const char exec_map_holder[] =
+    "import mmap, os, sys\n"
+    "db = os.open(sys.argv[1], os.O_RDONLY)\n"
+    "fd = os.open(sys.argv[2], os.O_RDONLY)\n"
+    "m = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_EXEC)\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n";
+
+/* The scanner's lock: a byte of its own, away from SQLite's lock bytes, as any POSIX lock the
+ * process holds on a file goes with a close of any descriptor on it (fcntl(2)). */
+#define LOCK_BYTE (1 << 20)
+
+struct never_open_case {
+    const char *name;
+    bool shm;         /* the -shm is mapped (this process keeps a connection to make one) */
+    bool drop_caps;   /* without map_files: through /proc/PID/root */
+    uint32_t open;    /* processes with the database open */
+    uint32_t mmap;    /* ... mapping it */
+    uint32_t objects; /* ELF objects looked up */
+};
+
+static const struct never_open_case never_open_cases[] = {
+    /* The holder's python3 only. */
+    {"the database, through map_files", false, false, 1, 1, 1},
+    {"the database, through the process's root", false, true, 1, 1, 1},
+    /* And this process's libsqlite3.so, which the connection keeping the -shm makes a
+     * holder. */
+    {"its -shm, through map_files", true, false, 2, 0, 2},
+    {"its -shm, through the process's root", true, true, 2, 0, 2},
+};
+
+Test(procscan, database_files_never_opened, .timeout = 60)
+{
+    char dir[64], db[128], shm[136];
+    struct procscan_target t;
+    size_t i;
+
+    if (geteuid() != 0)
+        cr_skip_test("needs root (map_files) and capabilities to drop");
+    temp_dir(dir, sizeof(dir));
+    snprintf(db, sizeof(db), "%s/a.sqlite3", dir);
+    snprintf(shm, sizeof(shm), "%s-shm", db);
+    make_db(db);
+    target_of(db, &t);
+    for (i = 0; i < sizeof(never_open_cases) / sizeof(never_open_cases[0]); i++) {
+        const struct never_open_case *c = &never_open_cases[i];
+        const char *mapped = c->shm ? shm : db;
+        struct flock fl = {
+            .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = LOCK_BYTE, .l_len = 1};
+        int res[2], go[2], status, fd;
+        struct {
+            int rc;
+            struct procscan_result r;
+            struct procscan_stats st;
+        } got;
+        struct child kid;
+        sqlite3 *conn = NULL;
+        pid_t pid;
+        char byte = 0;
+
+        if (c->shm) {
+            cr_assert_eq(sqlite3_open(db, &conn), SQLITE_OK);
+            cr_assert_eq(sqlite3_exec(conn, "SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+        }
+        {
+            char *argv[] = {"/usr/bin/python3", "-c", (char *)exec_map_holder, db,
+                            (char *)mapped,     NULL};
+
+            spawn(&kid, argv, -1);
+        }
+        cr_assert_eq(pipe(res), 0);
+        cr_assert_eq(pipe(go), 0);
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            /* The scanner: holds a lock on the mapped file, as the agent's own connections
+             * do, scans, and keeps the lock until the parent has looked for it. */
+            struct flock rd = {
+                .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = LOCK_BYTE, .l_len = 1};
+            struct procscan *ps;
+
+            memset(&got, 0, sizeof(got));
+            if (c->drop_caps && drop_map_files_caps() != 0)
+                _exit(3);
+            fd = open(mapped, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || fcntl(fd, F_SETLK, &rd) != 0)
+                _exit(4);
+            ps = procscan_new(0);
+            if (!ps || procscan_set_targets(ps, &t, 1) != 0)
+                _exit(5);
+            got.rc = procscan_run(ps, &got.r, &got.st);
+            if (write(res[1], &got, sizeof(got)) != (ssize_t)sizeof(got) ||
+                read(go[0], &byte, 1) != 1)
+                _exit(6);
+            _exit(0);
+        }
+        close(res[1]);
+        close(go[0]);
+        cr_assert_eq(read(res[0], &got, sizeof(got)), (ssize_t)sizeof(got));
+        /* F_GETLK reports other processes' locks only. */
+        fd = open(mapped, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(fcntl(fd, F_GETLK, &fl), 0);
+        cr_assert_eq(write(go[1], "x", 1), 1);
+        close(go[1]);
+        close(res[0]);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: scanner exit %d", c->name,
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        child_stop(&kid);
+        if (conn)
+            sqlite3_close(conn);
+        close(fd); /* after the connection: this process's own locks are no concern here */
+
+        cr_expect_eq(got.rc, 0, "%s", c->name);
+        cr_expect_eq(got.r.open_processes, c->open, "%s: open %u", c->name, got.r.open_processes);
+        cr_expect_eq(got.r.mmap_processes, c->mmap, "%s: mmap %u", c->name, got.r.mmap_processes);
+        cr_expect_eq(got.r.unknown_version, 1u, "%s: the holder's version is unknown", c->name);
+        cr_expect_eq(got.st.objects, c->objects, "%s: %u objects looked up", c->name,
+                     got.st.objects);
+        cr_expect(fl.l_type == F_RDLCK && fl.l_pid == pid,
+                  "%s: the scanner's own lock on the file was dropped", c->name);
+    }
     helpers_rmtree(dir);
 }
