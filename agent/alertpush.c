@@ -42,18 +42,6 @@ struct alertpush {
     struct ticker ticker;
 };
 
-static char *join(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-
-    if (s != NULL) {
-        memcpy(s, a, na);
-        memcpy(s + na, b, nb + 1);
-    }
-    return s;
-}
-
 static int64_t evaluate(void *arg);
 
 struct alertpush *alertpush_new(const struct config *cfg, struct state *st, const char *instance)
@@ -70,7 +58,10 @@ struct alertpush *alertpush_new(const struct config *cfg, struct state *st, cons
     ap->state = st;
     ticker_init(&ap->ticker, "alertpush", evaluate, ap);
     ap->instance = strdup(instance);
-    ap->generator_url = am->external_url ? strdup(am->external_url) : join("http://", instance);
+    if (am->external_url != NULL)
+        ap->generator_url = strdup(am->external_url);
+    else if (asprintf(&ap->generator_url, "http://%s/", instance) < 0)
+        ap->generator_url = NULL;
     size_t n = cfg->ndbs ? cfg->ndbs : 1;
     ap->tracked = calloc(n * ALERT_KIND_COUNT, sizeof(*ap->tracked));
     ap->events = calloc(n * ALERT_KIND_COUNT, sizeof(*ap->events));
@@ -83,9 +74,9 @@ struct alertpush *alertpush_new(const struct config *cfg, struct state *st, cons
     for (size_t i = 0; i < am->nurls; i++) {
         const char *base = am->urls[i];
         size_t len = strlen(base);
-        ap->post_urls[i] =
-            join(base, len > 0 && base[len - 1] == '/' ? "api/v2/alerts" : "/api/v2/alerts");
-        if (ap->post_urls[i] == NULL) {
+        const char *sep = len > 0 && base[len - 1] == '/' ? "" : "/";
+        if (asprintf(&ap->post_urls[i], "%s%sapi/v2/alerts", base, sep) < 0) {
+            ap->post_urls[i] = NULL;
             alertpush_free(ap);
             return NULL;
         }

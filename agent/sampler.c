@@ -60,18 +60,6 @@ struct sampler {
 
 static int64_t sample_due(void *arg);
 
-static char *concat(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-
-    if (s != NULL) {
-        memcpy(s, a, na);
-        memcpy(s + na, b, nb + 1);
-    }
-    return s;
-}
-
 struct sampler *sampler_new(const struct config *cfg, struct state *st,
                             struct fdguard *const *guards)
 {
@@ -108,8 +96,8 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
         struct db_files *f = &sp->dbs[i];
         f->interval_ms = cfg->dbs[i].sample_interval_ms;
         for (int k = 0; k < FILE_COUNT; k++) {
-            f->file[k].path = concat(cfg->dbs[i].path, file_suffix[k]);
-            if (f->file[k].path == NULL) {
+            if (asprintf(&f->file[k].path, "%s%s", cfg->dbs[i].path, file_suffix[k]) < 0) {
+                f->file[k].path = NULL;
                 sampler_free(sp);
                 return NULL;
             }

@@ -15,33 +15,7 @@
 #include <unistd.h>
 
 #include "dbopen.h"
-
-static char dir[] = "/tmp/sqlite-agent-dbopen-XXXXXX";
-
-static void setup(void)
-{
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
-
-static char *path_in(const char *name)
-{
-    char *p = NULL;
-    cr_assert_gt(asprintf(&p, "%s/%s", dir, name), 0);
-    return p;
-}
-
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *err = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s: %s", sql, err);
-}
+#include "tmpdir.h"
 
 /* The application: a read-write connection, WAL or not, with a table and a row. */
 static sqlite3 *app_open(const char *path, bool wal)
@@ -56,7 +30,7 @@ static sqlite3 *app_open(const char *path, bool wal)
 
 static int count_files(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(tmpdir_path);
     struct dirent *e;
     int n = 0;
     while ((e = readdir(d)) != NULL)
@@ -84,7 +58,7 @@ struct plan_case {
     enum dbopen_mode mode;
 };
 
-Test(dbopen, plans, .init = setup, .fini = teardown)
+Test(dbopen, plans, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     static const struct plan_case cases[] = {
         {"rollback", false, false, false, DBOPEN_LOCKED},
@@ -97,7 +71,7 @@ Test(dbopen, plans, .init = setup, .fini = teardown)
         const struct plan_case *c = &cases[i];
         char name[32];
         snprintf(name, sizeof(name), "p%zu.db", i);
-        char *path = path_in(name);
+        char *path = tmpdir_file(name);
         sqlite3 *app = app_open(path, c->wal);
         char shm[300];
         snprintf(shm, sizeof(shm), "%s-shm", path);
@@ -124,9 +98,9 @@ Test(dbopen, plans, .init = setup, .fini = teardown)
 
 /* The race: the plan saw -wal and -shm, then the application closed (SQLite deleted them)
  * before the agent opened. The agent's open must fail rather than create them. */
-Test(dbopen, app_closes_between_plan_and_open, .init = setup, .fini = teardown)
+Test(dbopen, app_closes_between_plan_and_open, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *path = path_in("app.db");
+    char *path = tmpdir_file("app.db");
     sqlite3 *app = app_open(path, true);
     struct dbopen p;
     dbopen_plan(path, &p);
@@ -153,9 +127,9 @@ Test(dbopen, app_closes_between_plan_and_open, .init = setup, .fini = teardown)
 }
 
 /* SQLite deletes a -wal it finds next to an empty database file; the agent's VFS refuses. */
-Test(dbopen, never_deletes_a_wal, .init = setup, .fini = teardown)
+Test(dbopen, never_deletes_a_wal, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *path = path_in("empty.db");
+    char *path = tmpdir_file("empty.db");
     char wal[300];
     snprintf(wal, sizeof(wal), "%s-wal", path);
     close(open(path, O_CREAT | O_WRONLY, 0644));
@@ -179,9 +153,9 @@ Test(dbopen, never_deletes_a_wal, .init = setup, .fini = teardown)
     free(path);
 }
 
-Test(dbopen, immutable_read_notices_a_change, .init = setup, .fini = teardown)
+Test(dbopen, immutable_read_notices_a_change, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *path = path_in("closed.db");
+    char *path = tmpdir_file("closed.db");
     sqlite3_close(app_open(path, true));
     struct dbopen p;
     dbopen_plan(path, &p);
@@ -200,9 +174,9 @@ Test(dbopen, immutable_read_notices_a_change, .init = setup, .fini = teardown)
 }
 
 /* A rollback writer waiting to commit holds PENDING; another process sees it, and only then. */
-Test(dbopen, sees_a_waiting_writer, .init = setup, .fini = teardown)
+Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *path = path_in("rollback.db");
+    char *path = tmpdir_file("rollback.db");
     sqlite3_close(app_open(path, false));
     struct dbopen p;
     dbopen_plan(path, &p);

@@ -16,33 +16,7 @@
 #include "fdguard.h"
 #include "sampler.h"
 #include "state.h"
-
-static char dir[] = "/tmp/sqlite-agent-test-XXXXXX";
-
-static void setup(void)
-{
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
-
-static char *path_in(const char *name)
-{
-    char *p = NULL;
-    cr_assert_gt(asprintf(&p, "%s/%s", dir, name), 0);
-    return p;
-}
-
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *err = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s: %s", sql, err);
-}
+#include "tmpdir.h"
 
 static sqlite3 *make_db(const char *path, bool wal)
 {
@@ -64,8 +38,8 @@ static struct snapshot *sample_paths(char **paths, size_t n, struct fdguard *gua
     cfg.ndbs = n;
     cfg.dbs = dbs;
     for (size_t i = 0; i < n; i++) {
-        dbs[i] = (struct db_config){.name = paths[i], .path = paths[i], .check = CHECK_QUICK,
-                                    .sample_interval_ms = 1000};
+        dbs[i] = (struct db_config){
+            .name = paths[i], .path = paths[i], .check = CHECK_QUICK, .sample_interval_ms = 1000};
         fdguard_init(&guards[i]);
         ptrs[i] = &guards[i];
     }
@@ -80,10 +54,10 @@ static struct snapshot *sample_paths(char **paths, size_t n, struct fdguard *gua
     return state_snapshot(st, 0);
 }
 
-Test(sampler, reads_real_files, .init = setup, .fini = teardown)
+Test(sampler, reads_real_files, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *paths[4] = {path_in("wal.db"), path_in("rollback.db"), path_in("missing.db"),
-                      path_in("garbage.db")};
+    char *paths[4] = {tmpdir_file("wal.db"), tmpdir_file("rollback.db"), tmpdir_file("missing.db"),
+                      tmpdir_file("garbage.db")};
     sqlite3 *wal = make_db(paths[0], true);
     sqlite3 *rb = make_db(paths[1], false);
     FILE *g = fopen(paths[3], "w");
@@ -109,7 +83,7 @@ Test(sampler, reads_real_files, .init = setup, .fini = teardown)
     cr_expect_gt(w->walindex.mx_frame, 0);
     cr_expect_eq(w->walindex.n_backfill, 0);
     struct stat stw;
-    char *walpath = path_in("wal.db-wal");
+    char *walpath = tmpdir_file("wal.db-wal");
     cr_assert_eq(stat(walpath, &stw), 0);
     cr_expect_eq(w->wal_size, (uint64_t)stw.st_size);
 
@@ -154,8 +128,8 @@ static bool other_process_sees_lock(int fd)
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         int f = open(proc, O_RDWR);
-        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SHARED_FIRST,
-                           .l_len = SHARED_SIZE};
+        struct flock fl = {
+            .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SHARED_FIRST, .l_len = SHARED_SIZE};
         if (f < 0 || fcntl(f, F_GETLK, &fl) != 0)
             _exit(2);
         _exit(fl.l_type == F_UNLCK ? 0 : 1);
@@ -187,10 +161,10 @@ static int fd_on_inode(ino_t ino)
  * it, so the sampler wants to close its descriptor on the old inode. Closed directly, SQLite's
  * lock vanishes; closed through the guard, it stays until the connection is gone.
  */
-Test(sampler, never_drops_sqlite_locks, .init = setup, .fini = teardown)
+Test(sampler, never_drops_sqlite_locks, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *paths[1] = {path_in("app.db")};
-    char *other = path_in("other.db");
+    char *paths[1] = {tmpdir_file("app.db")};
+    char *other = tmpdir_file("other.db");
     sqlite3_close(make_db(paths[0], false));
     sqlite3_close(make_db(other, false));
     struct stat old;
@@ -230,9 +204,9 @@ Test(sampler, never_drops_sqlite_locks, .init = setup, .fini = teardown)
 
 /* The control: what the guard prevents is real. A plain close() of a second descriptor on the
  * same file drops the connection's lock. */
-Test(sampler, plain_close_drops_the_lock, .init = setup, .fini = teardown)
+Test(sampler, plain_close_drops_the_lock, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
-    char *path = path_in("app.db");
+    char *path = tmpdir_file("app.db");
     sqlite3_close(make_db(path, false));
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
