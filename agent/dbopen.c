@@ -26,14 +26,22 @@ static pthread_once_t ro_once = PTHREAD_ONCE_INIT;
 static int ro_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
                    int *out_flags)
 {
+    /* The files of the monitored database. SQLite's own temporary files (a sort during
+     * integrity_check of a large database, in the temporary directory, unnamed and deleted on
+     * close) are the agent's, and open as SQLite asks. */
+    const int theirs = SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL |
+                       SQLITE_OPEN_SUPER_JOURNAL;
     (void)vfs;
-    flags &= ~(SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_DELETEONCLOSE);
-    flags |= SQLITE_OPEN_READONLY;
+    if (flags & theirs) {
+        flags &= ~(SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_DELETEONCLOSE);
+        flags |= SQLITE_OPEN_READONLY;
+    }
     return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
 }
 
-/* Nothing is deleted either: SQLite deletes a -wal it finds next to an empty database file
- * (pager.c, pagerOpenWalIfPresent). The open then fails, and the run is an error. */
+/* Nothing is deleted by name either: SQLite deletes a -wal it finds next to an empty database
+ * file (pager.c, pagerOpenWalIfPresent). The open then fails, and the run is an error.
+ * (Temporary files are unnamed or deleted on close, not through xDelete.) */
 static int ro_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
 {
     (void)vfs;

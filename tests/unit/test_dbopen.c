@@ -209,3 +209,35 @@ Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardow
     fdguard_destroy(&g);
     free(path);
 }
+
+/* SQLite's own temporary files (here a sort spilled to disk) are the agent's: the read-only
+ * rules apply to the monitored database's files only. */
+Test(dbopen, temporary_files_still_work, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+    char *path = tmpdir_file("sort.db");
+    sqlite3 *app = app_open(path, false);
+    exec_sql(app, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < "
+                  "20000) INSERT INTO t SELECT hex(randomblob(64)) FROM s;");
+    sqlite3_close(app);
+
+    struct dbopen p;
+    dbopen_plan(path, &p);
+    sqlite3 *conn = NULL;
+    cr_assert_eq(dbopen_open(path, &p, &conn), SQLITE_OK);
+    exec_sql(conn, "PRAGMA temp_store=FILE; PRAGMA cache_size=5;");
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(conn, "SELECT x FROM t ORDER BY x DESC", -1, &stmt, NULL),
+                 SQLITE_OK);
+    int rc, rows = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        rows++;
+    cr_expect_eq(rc, SQLITE_DONE, "%s", sqlite3_errmsg(conn));
+    cr_expect_eq(rows, 20001);
+    sqlite3_finalize(stmt);
+    sqlite3_close(conn);
+    struct fdguard g;
+    fdguard_init(&g);
+    dbopen_done(&p, &g);
+    fdguard_destroy(&g);
+    free(path);
+}
