@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "dbopen.h"
 #include "log.h"
+#include "ticker.h"
 
 /* A WAL reader sees SQLITE_BUSY only briefly (another connection is running recovery or
  * restarting the WAL); waiting longer would only delay the next check. */
@@ -27,36 +28,47 @@
 /* Problem rows written to the log on a transition to malformed. */
 #define LOG_ROWS_MAX 5
 
+/* How often the watchdog looks at running checks: a waiting writer is released within this,
+ * well inside any sensible busy timeout. */
+#define WATCH_MS 20
+
+/* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
+    char rows[512]; /* the first problem rows, "; "-separated, for the log */
     const struct db_config *db;
     const atomic_bool *stop;
     struct dbopen open;
+    sqlite3 *conn;
     int64_t deadline_ms; /* monotonic */
-    bool timed_out;
-    bool stopped;
-    bool yielded; /* stepped aside for a waiting writer */
+    atomic_bool timed_out;
+    atomic_bool stopped;
+    atomic_bool yielded; /* stepped aside for a waiting writer */
 };
 
-static int on_progress(void *arg)
+/* Whether the run must end now, and why (the flag). */
+static bool run_must_end(struct run *r)
 {
-    struct run *r = arg;
-
     if (atomic_load(r->stop)) {
-        r->stopped = true;
-        return 1;
+        atomic_store(&r->stopped, true);
+        return true;
     }
     if (clock_mono_ms() >= r->deadline_ms) {
-        r->timed_out = true;
-        return 1;
+        atomic_store(&r->timed_out, true);
+        return true;
     }
     /* A rollback-journal check holds SHARED; a writer that wants to commit takes PENDING and
      * waits for it. Stepping aside at once keeps the writer's wait to its next busy-handler
      * retry, well inside any busy timeout, so it never sees "database is locked". */
     if (dbopen_writer_waiting(&r->open)) {
-        r->yielded = true;
-        return 1;
+        atomic_store(&r->yielded, true);
+        return true;
     }
-    return 0;
+    return false;
+}
+
+static int on_progress(void *arg)
+{
+    return run_must_end(arg) ? 1 : 0;
 }
 
 /* Maps an SQLite result code of a failed step to a check result. */
@@ -70,9 +82,9 @@ static enum check_result classify(const struct run *r, int rc)
     case SQLITE_LOCKED:
         return CHECK_RESULT_BUSY;
     case SQLITE_INTERRUPT:
-        return r->timed_out ? CHECK_RESULT_TIMEOUT
-               : r->yielded ? CHECK_RESULT_BUSY
-                            : CHECK_RESULT_ERROR;
+        return atomic_load(&r->timed_out) ? CHECK_RESULT_TIMEOUT
+               : atomic_load(&r->yielded) ? CHECK_RESULT_BUSY
+                                          : CHECK_RESULT_ERROR;
     default:
         return CHECK_RESULT_ERROR;
     }
@@ -97,8 +109,9 @@ static int exec_pragma(sqlite3 *conn, const char *sql)
     return sqlite3_exec(conn, sql, NULL, NULL, NULL);
 }
 
-/* Steps the check statement; counts rows other than "ok" and logs the first few at debug (the
- * transition log in the worker repeats them at error level). */
+/* Steps the check statement; counts rows other than "ok" and keeps the first few in the run's
+ * rows[] for the log, which is written only once the verdict stands (an unlocked read that
+ * raced a writer is thrown away, rows and all). */
 static int run_pragma(struct run *r, sqlite3 *conn, const char *sql, uint32_t *problems)
 {
     sqlite3_stmt *stmt = NULL;
@@ -111,9 +124,11 @@ static int run_pragma(struct run *r, sqlite3 *conn, const char *sql, uint32_t *p
         const char *row = (const char *)sqlite3_column_text(stmt, 0);
         if (row != NULL && strcmp(row, "ok") == 0)
             continue;
-        if (*problems < LOG_ROWS_MAX)
-            log_warn("check reported a problem", "db", r->db->name, "path", r->db->path, "problem",
-                     row ? row : "(null)", NULL);
+        if (*problems < LOG_ROWS_MAX) {
+            size_t used = strlen(r->rows);
+            snprintf(r->rows + used, sizeof(r->rows) - used, "%s%s", used ? "; " : "",
+                     row ? row : "(null)");
+        }
         (*problems)++;
     }
     sqlite3_finalize(stmt);
@@ -154,8 +169,13 @@ static bool schema_unsupported(sqlite3 *conn, int rc)
             strstr(msg, "unsupported") != NULL || strstr(msg, "unknown") != NULL);
 }
 
-int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
-                    struct check_outcome *out)
+static void watch_add(struct checker *ck, struct run *r);
+static void watch_remove(struct checker *ck, struct run *r);
+static int64_t watch_tick(void *arg);
+
+/* One run; ck (NULL for --once) has its watchdog look after it while the connection is open. */
+static int run_check(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
+                     struct check_outcome *out, struct checker *ck)
 {
     struct run r = {.db = db, .stop = stop};
     sqlite3 *conn = NULL;
@@ -182,20 +202,26 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
         step = "open";
         rc = conn ? sqlite3_extended_errcode(conn) : rc;
     } else {
+        r.conn = conn;
+        if (ck != NULL)
+            watch_add(ck, &r);
         rc = check_on(&r, conn, &problems);
+        if (ck != NULL)
+            watch_remove(ck, &r);
     }
     bool unsupported = schema_unsupported(conn, rc);
-    if (rc != SQLITE_OK && !r.stopped)
+    if (rc != SQLITE_OK && !atomic_load(&r.stopped))
         describe_failure(out, unsupported ? "schema (written by a newer SQLite?)" : step, conn, rc);
     sqlite3_close_v2(conn);
     fdguard_connection_closed(guard);
 
-    if (r.stopped)
+    if (atomic_load(&r.stopped))
         goto out;
     /* Problem rows are SQLite's own finding even when the run then failed or timed out. */
-    if (problems > 0)
+    if (problems > 0) {
         out->result = CHECK_RESULT_MALFORMED;
-    else if (rc == SQLITE_OK)
+        snprintf(out->detail, sizeof(out->detail), "%s", r.rows);
+    } else if (rc == SQLITE_OK)
         out->result = CHECK_RESULT_OK;
     else if (unsupported)
         out->result = CHECK_RESULT_ERROR;
@@ -209,6 +235,7 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
                  db->name, "path", db->path, NULL);
         out->result = CHECK_RESULT_BUSY;
         problems = 0;
+        snprintf(out->detail, sizeof(out->detail), "the file changed during an unlocked read");
     }
 done:
     out->problems = problems;
@@ -216,7 +243,13 @@ done:
     out->finished_ms = clock_wall_ms();
 out:
     dbopen_done(&r.open, guard);
-    return r.stopped ? -1 : 0;
+    return atomic_load(&r.stopped) ? -1 : 0;
+}
+
+int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
+                    struct check_outcome *out)
+{
+    return run_check(db, guard, stop, out, NULL);
 }
 
 /* ---- scheduling ------------------------------------------------------------------------ */
@@ -232,12 +265,62 @@ struct checker {
     struct state *state;
     struct fdguard *const *guards;
     struct job *jobs;
+    /* Two sections may watch one file (one guard). Only one check runs on a file at a time:
+     * two integrity checks reading one file at once help nobody, and the guard's held-back
+     * descriptors are closed only when no connection is open. owner[i] is the first section
+     * on i's file; file_busy[owner[i]] says a check of that file is running. */
+    size_t *owner;
+    bool *file_busy;
     pthread_t *threads;
     int nthreads;
+    /* The watchdog. The progress handler runs between virtual-machine instructions only, and
+     * in integrity_check one instruction walks a whole b-tree: seconds on a large file with a
+     * cold cache, during which neither check_timeout nor a waiting writer could be answered.
+     * sqlite3_interrupt() may be called from another thread while the connection runs
+     * (sqlite.org/c3ref/interrupt.html) and takes effect inside that walk; the connection
+     * stays open while it is in watched[] (watch_lock held across the call). */
+    struct ticker watchdog;
+    pthread_mutex_t watch_lock;
+    struct run **watched; /* check_workers slots */
     pthread_mutex_t lock; /* guards jobs */
     pthread_cond_t wake;
     atomic_bool stop;
 };
+
+static void watch_add(struct checker *ck, struct run *r)
+{
+    pthread_mutex_lock(&ck->watch_lock);
+    for (int i = 0; i < ck->cfg->check_workers; i++) {
+        if (ck->watched[i] == NULL) {
+            ck->watched[i] = r;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ck->watch_lock);
+}
+
+static void watch_remove(struct checker *ck, struct run *r)
+{
+    pthread_mutex_lock(&ck->watch_lock);
+    for (int i = 0; i < ck->cfg->check_workers; i++)
+        if (ck->watched[i] == r)
+            ck->watched[i] = NULL;
+    pthread_mutex_unlock(&ck->watch_lock);
+}
+
+static int64_t watch_tick(void *arg)
+{
+    struct checker *ck = arg;
+
+    pthread_mutex_lock(&ck->watch_lock);
+    for (int i = 0; i < ck->cfg->check_workers; i++) {
+        struct run *r = ck->watched[i];
+        if (r != NULL && run_must_end(r))
+            sqlite3_interrupt(r->conn);
+    }
+    pthread_mutex_unlock(&ck->watch_lock);
+    return WATCH_MS;
+}
 
 struct checker *checker_new(const struct config *cfg, struct state *st,
                             struct fdguard *const *guards)
@@ -250,16 +333,35 @@ struct checker *checker_new(const struct config *cfg, struct state *st,
     ck->cfg = cfg;
     ck->state = st;
     ck->guards = guards;
-    ck->jobs = calloc(cfg->ndbs ? cfg->ndbs : 1, sizeof(*ck->jobs));
-    ck->threads =
-        calloc((size_t)(cfg->check_workers > 0 ? cfg->check_workers : 1), sizeof(*ck->threads));
-    if (ck->jobs == NULL || ck->threads == NULL) {
+    size_t n = cfg->ndbs ? cfg->ndbs : 1;
+    ck->jobs = calloc(n, sizeof(*ck->jobs));
+    ck->owner = calloc(n, sizeof(*ck->owner));
+    ck->file_busy = calloc(n, sizeof(*ck->file_busy));
+    size_t nworkers = (size_t)(cfg->check_workers > 0 ? cfg->check_workers : 1);
+    ck->threads = calloc(nworkers, sizeof(*ck->threads));
+    ck->watched = calloc(nworkers, sizeof(*ck->watched));
+    if (ck->jobs == NULL || ck->owner == NULL || ck->file_busy == NULL || ck->threads == NULL ||
+        ck->watched == NULL) {
+        free(ck->watched);
         free(ck->jobs);
+        free(ck->owner);
+        free(ck->file_busy);
         free(ck->threads);
         free(ck);
         return NULL;
     }
+    for (size_t i = 0; i < cfg->ndbs; i++) {
+        ck->owner[i] = i;
+        for (size_t k = 0; k < i; k++) {
+            if (guards[k] == guards[i]) {
+                ck->owner[i] = k;
+                break;
+            }
+        }
+    }
     pthread_mutex_init(&ck->lock, NULL);
+    pthread_mutex_init(&ck->watch_lock, NULL);
+    ticker_init(&ck->watchdog, "check watchdog", watch_tick, ck);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&ck->wake, &attr);
@@ -274,7 +376,12 @@ void checker_free(struct checker *ck)
         return;
     pthread_cond_destroy(&ck->wake);
     pthread_mutex_destroy(&ck->lock);
+    ticker_destroy(&ck->watchdog);
+    pthread_mutex_destroy(&ck->watch_lock);
+    free(ck->watched);
     free(ck->jobs);
+    free(ck->owner);
+    free(ck->file_busy);
     free(ck->threads);
     free(ck);
 }
@@ -288,7 +395,7 @@ static long pick_job(struct checker *ck, int64_t now, int64_t *next)
     *next = INT64_MAX;
     for (size_t i = 0; i < ck->cfg->ndbs; i++) {
         const struct job *j = &ck->jobs[i];
-        if (j->running || ck->cfg->dbs[i].check == CHECK_OFF)
+        if (j->running || ck->cfg->dbs[i].check == CHECK_OFF || ck->file_busy[ck->owner[i]])
             continue;
         if (j->next_due_ms < *next) {
             *next = j->next_due_ms;
@@ -306,8 +413,8 @@ static void log_verdict(const struct db_config *db, const struct check_outcome *
     snprintf(rows, sizeof(rows), "%u", o->problems);
     if (o->result == CHECK_RESULT_MALFORMED && !was)
         log_error("database is malformed", "db", db->name, "path", db->path, "check",
-                  config_check_kind_str(o->kind), "problem_rows", rows, "recovery",
-                  "sqlite3 copy.db .recover | sqlite3 recovered.db", NULL);
+                  config_check_kind_str(o->kind), "problem_rows", rows, "first_problems", o->detail,
+                  "recovery", "sqlite3 copy.db .recover | sqlite3 recovered.db", NULL);
     else if (o->result == CHECK_RESULT_OK && was)
         log_info("database passes its check again", "db", db->name, "path", db->path, "check",
                  config_check_kind_str(o->kind), NULL);
@@ -319,7 +426,7 @@ static void run_job(struct checker *ck, size_t i)
     struct check_outcome o;
 
     state_check_begin(ck->state, i);
-    if (checker_run_one(db, ck->guards[i], &ck->stop, &o) != 0)
+    if (run_check(db, ck->guards[i], &ck->stop, &o, ck) != 0)
         return; /* stopping: no verdict recorded */
     log_verdict(db, &o, state_check_end(ck->state, i, &o));
     /* A database that cannot be checked says so once, not every check_interval. */
@@ -350,10 +457,12 @@ static void *worker_main(void *arg)
         }
         struct job *j = &ck->jobs[i];
         j->running = true;
+        ck->file_busy[ck->owner[i]] = true;
         pthread_mutex_unlock(&ck->lock);
         run_job(ck, (size_t)i);
         pthread_mutex_lock(&ck->lock);
         j->running = false;
+        ck->file_busy[ck->owner[i]] = false;
         /* Start to start, so a database is checked every check_interval however long the run;
          * a run longer than the interval is followed by the next one right away. */
         j->next_due_ms = now + ck->cfg->dbs[i].check_interval_ms;
@@ -369,6 +478,8 @@ int checker_start(struct checker *ck)
 
     for (size_t i = 0; i < ck->cfg->ndbs; i++)
         ck->jobs[i].next_due_ms = now;
+    if (ticker_start(&ck->watchdog) != 0)
+        return -1;
     for (int t = 0; t < ck->cfg->check_workers; t++) {
         int rc = pthread_create(&ck->threads[t], NULL, worker_main, ck);
         if (rc != 0) {
@@ -389,7 +500,9 @@ void checker_stop(struct checker *ck)
     atomic_store(&ck->stop, true);
     pthread_cond_broadcast(&ck->wake);
     pthread_mutex_unlock(&ck->lock);
+    /* The watchdog goes last: it is what interrupts a run stuck in one long instruction. */
     for (int t = 0; t < ck->nthreads; t++)
         pthread_join(ck->threads[t], NULL);
     ck->nthreads = 0;
+    ticker_stop(&ck->watchdog);
 }

@@ -148,8 +148,10 @@ int dbopen_open(const char *path, const struct dbopen *p, sqlite3 **conn)
 }
 
 /*
- * mtime alone can miss a write that lands within the same clock tick as the first stat, so
- * ctime and size are compared too, and any WAL content that appeared means a writer was there.
+ * Identity, size, mtime and ctime, and any WAL content that appeared means a writer was there.
+ * On kernels with coarse file timestamps a checkpoint that lands within one clock tick of the
+ * first fstat can go unseen: a window of milliseconds that needs an application to open,
+ * commit, checkpoint and close inside it.
  */
 bool dbopen_unchanged(const char *path, const struct dbopen *p)
 {
@@ -171,8 +173,10 @@ bool dbopen_writer_waiting(const struct dbopen *p)
 
     if (p->wal || p->probe_fd < 0)
         return false;
-    /* F_GETLK reports other processes' locks only: the check's own SHARED lock is not seen. */
-    return fcntl(p->probe_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    /* F_GETLK reports other processes' locks only: the check's own SHARED lock is not seen.
+     * Readers take a read lock on PENDING for a moment while they acquire SHARED
+     * (os_unix.c, unixLock), so only a write lock there is a writer waiting. */
+    return fcntl(p->probe_fd, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK;
 }
 
 bool dbopen_wal_vanished(const char *path, const struct dbopen *p)

@@ -228,7 +228,10 @@ static int run_once(struct config *cfg, const struct build_info *bi)
         state_check_begin(st, i);
         checker_run_one(&cfg->dbs[i], w.guards[i], &stop, &o);
         state_check_end(st, i, &o);
-        if (o.result != CHECK_RESULT_OK && o.result != CHECK_RESULT_MALFORMED)
+        if (o.result == CHECK_RESULT_MALFORMED)
+            log_error("database is malformed", "db", cfg->dbs[i].name, "path", cfg->dbs[i].path,
+                      "first_problems", o.detail, NULL);
+        else if (o.result != CHECK_RESULT_OK)
             checker_log_failure(&cfg->dbs[i], &o, LOG_WARN);
     }
 

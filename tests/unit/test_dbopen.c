@@ -173,7 +173,36 @@ Test(dbopen, immutable_read_notices_a_change, .init = tmpdir_setup, .fini = tmpd
     free(path);
 }
 
-/* A rollback writer waiting to commit holds PENDING; another process sees it, and only then. */
+/* Another process holding a lock of type on the PENDING byte while probe() runs. */
+static bool with_pending_lock(const char *path, short type, const struct dbopen *p)
+{
+    int ready[2], done[2];
+    char c;
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(done), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDWR);
+        struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0x40000000, .l_len = 1};
+        c = fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    bool seen = dbopen_writer_waiting(p);
+    cr_assert_eq(write(done[1], "x", 1), 1);
+    waitpid(pid, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+    return seen;
+}
+
+/* A rollback writer waiting to commit holds PENDING with a write lock; a reader takes a read
+ * lock there for a moment while it acquires SHARED, which is no writer. */
 Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("rollback.db");
@@ -182,26 +211,8 @@ Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardow
     dbopen_plan(path, &p);
     cr_assert(!p.wal);
     cr_expect(!dbopen_writer_waiting(&p));
-
-    int ready[2], done[2];
-    cr_assert_eq(pipe(ready), 0);
-    cr_assert_eq(pipe(done), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(path, O_RDWR);
-        struct flock fl = {
-            .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0x40000000, .l_len = 1};
-        char c = fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
-        if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    char c;
-    cr_assert_eq(read(ready[0], &c, 1), 1);
-    cr_assert_eq(c, 'y');
-    cr_expect(dbopen_writer_waiting(&p));
-    cr_assert_eq(write(done[1], "x", 1), 1);
-    waitpid(pid, NULL, 0);
+    cr_expect(with_pending_lock(path, F_WRLCK, &p), "a waiting writer");
+    cr_expect(!with_pending_lock(path, F_RDLCK, &p), "a reader taking SHARED");
     cr_expect(!dbopen_writer_waiting(&p));
     struct fdguard g;
     fdguard_init(&g);
