@@ -107,5 +107,25 @@ class HonestyTest(unittest.TestCase):
             a.stop()
 
 
+    def test_two_sections_on_one_file_leak_no_descriptors(self):
+        """quick and integrity on one file, two workers, checks back to back: one check of a
+        file runs at a time, and the descriptors the guard holds back are all closed."""
+        path = F.make_big(self.dir, "one.db", rows=100000)
+        dbs = [dict(name="quick", path=path, check="quick"),
+               dict(name="integrity", path=path, check="integrity")]
+        with H.Agent(dbs, {"check_interval": "100ms", "check_workers": "2"}) as a:
+            fds = "/proc/%d/fd" % a.proc.pid
+            a.wait_value(RUNS, dict(db="integrity", result="ok"), lambda v: v and v >= 2, 15)
+            before = len(os.listdir(fds))
+            time.sleep(6)
+            after = len(os.listdir(fds))
+            s = a.scrape()
+            self.assertGreater(H.value(s, RUNS, db="quick", result="ok"), 10)
+            self.assertLessEqual(after, before + 2, "descriptors grow with checks")
+            for db in ("quick", "integrity"):
+                for r in ("malformed", "busy", "timeout", "error"):
+                    self.assertEqual(H.value(s, RUNS, db=db, result=r), 0, (db, r))
+            a.stop()
+
 if __name__ == "__main__":
     unittest.main()
