@@ -34,7 +34,7 @@
 
 /* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
-    char rows[512]; /* the first problem rows, "; "-separated, for the log */
+    char rows[256]; /* the first problem rows, "; "-separated, for the log (as detail) */
     const struct db_config *db;
     const atomic_bool *stop;
     struct dbopen open;
