@@ -31,6 +31,8 @@
 /* How often the watchdog looks at running checks: a waiting writer is released within this,
  * well inside any sensible busy timeout. */
 #define WATCH_MS 20
+/* With no check running the watchdog only wakes this rarely; a starting check wakes it. */
+#define WATCH_IDLE_MS 60000
 
 /* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
@@ -297,6 +299,7 @@ static void watch_add(struct checker *ck, struct run *r)
         }
     }
     pthread_mutex_unlock(&ck->watch_lock);
+    ticker_kick(&ck->watchdog); /* it sleeps while nothing runs */
 }
 
 static void watch_remove(struct checker *ck, struct run *r)
@@ -308,18 +311,21 @@ static void watch_remove(struct checker *ck, struct run *r)
     pthread_mutex_unlock(&ck->watch_lock);
 }
 
+/* Every WATCH_MS while a check runs; idle otherwise, until watch_add() kicks it. */
 static int64_t watch_tick(void *arg)
 {
     struct checker *ck = arg;
+    bool any = false;
 
     pthread_mutex_lock(&ck->watch_lock);
     for (int i = 0; i < ck->cfg->check_workers; i++) {
         struct run *r = ck->watched[i];
         if (r != NULL && run_must_end(r))
             sqlite3_interrupt(r->conn);
+        any = any || r != NULL;
     }
     pthread_mutex_unlock(&ck->watch_lock);
-    return WATCH_MS;
+    return any ? WATCH_MS : WATCH_IDLE_MS;
 }
 
 struct checker *checker_new(const struct config *cfg, struct state *st,

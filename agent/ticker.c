@@ -33,6 +33,14 @@ bool ticker_stopping(struct ticker *t)
     return atomic_load(&t->stop);
 }
 
+void ticker_kick(struct ticker *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->kicked = true;
+    pthread_cond_broadcast(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void *ticker_main(void *arg)
 {
     struct ticker *t = arg;
@@ -43,8 +51,9 @@ static void *ticker_main(void *arg)
             continue;
         struct timespec until = clock_mono_after(wait);
         pthread_mutex_lock(&t->lock);
-        if (!atomic_load(&t->stop))
+        if (!atomic_load(&t->stop) && !t->kicked)
             pthread_cond_timedwait(&t->wake, &t->lock, &until);
+        t->kicked = false;
         pthread_mutex_unlock(&t->lock);
     }
     return NULL;

@@ -19,6 +19,7 @@ struct ticker {
     bool started;
     pthread_mutex_t lock;
     pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+    bool kicked;         /* under lock: a kick not yet slept through, so none is lost */
     atomic_bool stop;
 };
 
@@ -26,6 +27,8 @@ void ticker_init(struct ticker *t, const char *name, int64_t (*tick)(void *arg),
 void ticker_destroy(struct ticker *t); /* stop first */
 int ticker_start(struct ticker *t);    /* 0, or -1 (logged) */
 void ticker_stop(struct ticker *t);    /* wakes and joins; a no-op when not started */
+/* Ends the current sleep now (the next round runs at once). */
+void ticker_kick(struct ticker *t);
 /* For long rounds to give up early. */
 bool ticker_stopping(struct ticker *t);
 

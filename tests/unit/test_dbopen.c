@@ -17,17 +17,6 @@
 #include "dbopen.h"
 #include "tmpdir.h"
 
-/* The application: a read-write connection, WAL or not, with a table and a row. */
-static sqlite3 *app_open(const char *path, bool wal)
-{
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    if (wal)
-        exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;");
-    exec_sql(db, "CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (1);");
-    return db;
-}
-
 static int count_files(void)
 {
     DIR *d = opendir(tmpdir_path);
@@ -72,7 +61,7 @@ Test(dbopen, plans, .init = tmpdir_setup, .fini = tmpdir_teardown)
         char name[32];
         snprintf(name, sizeof(name), "p%zu.db", i);
         char *path = tmpdir_file(name);
-        sqlite3 *app = app_open(path, c->wal);
+        sqlite3 *app = tmpdir_app_db(path, c->wal);
         char shm[300];
         snprintf(shm, sizeof(shm), "%s-shm", path);
         if (c->drop_shm)
@@ -101,7 +90,7 @@ Test(dbopen, plans, .init = tmpdir_setup, .fini = tmpdir_teardown)
 Test(dbopen, app_closes_between_plan_and_open, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("app.db");
-    sqlite3 *app = app_open(path, true);
+    sqlite3 *app = tmpdir_app_db(path, true);
     struct dbopen p;
     dbopen_plan(path, &p);
     cr_assert_eq(p.mode, DBOPEN_LOCKED);
@@ -156,13 +145,13 @@ Test(dbopen, never_deletes_a_wal, .init = tmpdir_setup, .fini = tmpdir_teardown)
 Test(dbopen, immutable_read_notices_a_change, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("closed.db");
-    sqlite3_close(app_open(path, true));
+    sqlite3_close(tmpdir_app_db(path, true));
     struct dbopen p;
     dbopen_plan(path, &p);
     cr_assert_eq(p.mode, DBOPEN_IMMUTABLE);
     cr_expect(dbopen_unchanged(path, &p));
 
-    sqlite3 *app = app_open(path, true); /* a writer starts: a -wal with frames appears */
+    sqlite3 *app = tmpdir_app_db(path, true); /* a writer starts: a -wal with frames appears */
     cr_expect(!dbopen_unchanged(path, &p));
     sqlite3_close(app); /* checkpoints into the file */
     cr_expect(!dbopen_unchanged(path, &p));
@@ -206,7 +195,7 @@ static bool with_pending_lock(const char *path, short type, const struct dbopen 
 Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("rollback.db");
-    sqlite3_close(app_open(path, false));
+    sqlite3_close(tmpdir_app_db(path, false));
     struct dbopen p;
     dbopen_plan(path, &p);
     cr_assert(!p.wal);
@@ -226,7 +215,7 @@ Test(dbopen, sees_a_waiting_writer, .init = tmpdir_setup, .fini = tmpdir_teardow
 Test(dbopen, temporary_files_still_work, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("sort.db");
-    sqlite3 *app = app_open(path, false);
+    sqlite3 *app = tmpdir_app_db(path, false);
     exec_sql(app, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < "
                   "20000) INSERT INTO t SELECT hex(randomblob(64)) FROM s;");
     sqlite3_close(app);

@@ -18,16 +18,6 @@
 #include "state.h"
 #include "tmpdir.h"
 
-static sqlite3 *make_db(const char *path, bool wal)
-{
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    if (wal)
-        exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;");
-    exec_sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);");
-    return db;
-}
-
 /* Samples the databases at paths once and returns the snapshot. */
 static struct snapshot *sample_paths(char **paths, size_t n, struct fdguard *guards,
                                      struct state *st, struct sampler **keep)
@@ -58,8 +48,8 @@ Test(sampler, reads_real_files, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *paths[4] = {tmpdir_file("wal.db"), tmpdir_file("rollback.db"), tmpdir_file("missing.db"),
                       tmpdir_file("garbage.db")};
-    sqlite3 *wal = make_db(paths[0], true);
-    sqlite3 *rb = make_db(paths[1], false);
+    sqlite3 *wal = tmpdir_app_db(paths[0], true);
+    sqlite3 *rb = tmpdir_app_db(paths[1], false);
     FILE *g = fopen(paths[3], "w");
     cr_assert_not_null(g);
     fputs("this is not an SQLite database, not even close; it is long enough to read 100 "
@@ -165,8 +155,8 @@ Test(sampler, never_drops_sqlite_locks, .init = tmpdir_setup, .fini = tmpdir_tea
 {
     char *paths[1] = {tmpdir_file("app.db")};
     char *other = tmpdir_file("other.db");
-    sqlite3_close(make_db(paths[0], false));
-    sqlite3_close(make_db(other, false));
+    sqlite3_close(tmpdir_app_db(paths[0], false));
+    sqlite3_close(tmpdir_app_db(other, false));
     struct stat old;
     cr_assert_eq(stat(paths[0], &old), 0);
 
@@ -207,7 +197,7 @@ Test(sampler, never_drops_sqlite_locks, .init = tmpdir_setup, .fini = tmpdir_tea
 Test(sampler, plain_close_drops_the_lock, .init = tmpdir_setup, .fini = tmpdir_teardown)
 {
     char *path = tmpdir_file("app.db");
-    sqlite3_close(make_db(path, false));
+    sqlite3_close(tmpdir_app_db(path, false));
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
 

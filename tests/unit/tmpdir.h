@@ -1,5 +1,6 @@
 /*
- * tmpdir.h: a temporary directory per test, removed after it, and SQL that must succeed.
+ * tmpdir.h: a temporary directory per test, removed after it, SQL that must succeed, and an
+ * application's database in it.
  * For the unit tests that need real files; include in one test file each (static functions).
  */
 #ifndef SQLITE_AGENT_TEST_TMPDIR_H
@@ -7,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,18 @@ static void exec_sql(sqlite3 *db, const char *sql)
 {
     char *err = NULL;
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s: %s", sql, err);
+}
+
+/* The application: a read-write connection, WAL (no automatic checkpoints) or not, with a
+ * table t(x) and one more row each time. The caller closes it. */
+static sqlite3 *tmpdir_app_db(const char *path, bool wal)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    if (wal)
+        exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;");
+    exec_sql(db, "CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (1);");
+    return db;
 }
 
 #endif
