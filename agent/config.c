@@ -65,15 +65,16 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const check_kind_names[CHECK_KIND_COUNT] = {
+static const char *const check_kind_names[CHECK_CONFIG_KIND_COUNT] = {
     [CHECK_OFF] = "off",
     [CHECK_QUICK] = "quick",
     [CHECK_INTEGRITY] = "integrity",
+    [CHECK_AUTO] = "auto",
 };
 
 const char *config_check_kind_str(enum check_kind k)
 {
-    if ((unsigned)k >= CHECK_KIND_COUNT)
+    if ((unsigned)k >= CHECK_CONFIG_KIND_COUNT)
         return "unknown";
     return check_kind_names[k];
 }
@@ -242,13 +243,28 @@ static int set_check(const struct config_key *k, void *base, const char *value, 
 {
     char echo[CONFIG_ECHO_MAX + 4];
 
-    for (int i = 0; i < CHECK_KIND_COUNT; i++) {
+    for (int i = 0; i < CHECK_CONFIG_KIND_COUNT; i++) {
         if (strcmp(value, check_kind_names[i]) == 0) {
             *(enum check_kind *)((char *)base + k->offset) = (enum check_kind)i;
             return 0;
         }
     }
-    snprintf(why, len, "invalid value \"%s\" (expected quick, integrity or off)",
+    snprintf(why, len, "invalid value \"%s\" (expected quick, integrity, auto or off)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
+}
+
+static int set_watch(const struct config_key *k, void *base, const char *value, char *why,
+                     size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+    enum watch_mode *field = (enum watch_mode *)((char *)base + k->offset);
+
+    if (strcmp(value, "normal") == 0 || strcmp(value, "close") == 0) {
+        *field = value[0] == 'c' ? WATCH_CLOSE : WATCH_NORMAL;
+        return 0;
+    }
+    snprintf(why, len, "invalid value \"%s\" (expected normal or close)",
              value_echo(value, echo, sizeof(echo)));
     return -1;
 }
@@ -521,6 +537,7 @@ static int set_versions(const struct config_key *k, void *base, const char *valu
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
+static const struct value_type type_watch = {set_watch, sizeof(enum watch_mode)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
@@ -547,11 +564,14 @@ static const struct config_key config_keys[] = {
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
+    {A(walindex_watch_interval_ms), "walindex_watch_interval", &type_duration, 1, 1000, "2ms", 0},
+    {A(walindex_watch_max), "walindex_watch_max", &type_int,    0, 1024,        "8", 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
+    {D(watch),              "watch",           &type_watch,     0, 0,           "normal", 0},
     {M(urls),               "urls",            &type_urls,      0, 0,           NULL, KEY_REQUIRED},
     {M(resend_interval_ms), "resend_interval", &type_duration,  1000, 3600000,  "1m", 0},
     {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},

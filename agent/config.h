@@ -12,10 +12,19 @@
 
 #include "log.h"
 
-enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY };
+/* CHECK_AUTO is a configured kind only: a run is quick or integrity, as checkauto_kind()
+ * (checkauto.h) decides per run. So CHECK_KIND_COUNT, which sizes per-run tables
+ * (state.h runs[][]), counts the kinds a run can have, and CHECK_CONFIG_KIND_COUNT the values
+ * "check =" takes. */
+enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY, CHECK_AUTO };
 #define CHECK_KIND_COUNT 3
+#define CHECK_CONFIG_KIND_COUNT 4
 
-/* "off", "quick", "integrity" */
+/* How closely the wal-index is watched (walwatch.h): normal is the sampler's pace and, when
+ * the database is exposed to the WAL-reset race, the close watch; close always watches it. */
+enum watch_mode { WATCH_NORMAL = 0, WATCH_CLOSE };
+
+/* "off", "quick", "integrity", "auto" */
 const char *config_check_kind_str(enum check_kind k);
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
@@ -27,6 +36,7 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
+    enum watch_mode watch; /* "watch = normal|close" */
 };
 
 /* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
@@ -49,6 +59,8 @@ struct config {
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
     enum log_level log_level;
+    int64_t walindex_watch_interval_ms; /* the close watch's period */
+    int walindex_watch_max;             /* databases watched closely at most; 0: none */
     /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
      * the version number), in SQLITE_VERSION_NUMBER form. */
     size_t npatched;
