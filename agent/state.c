@@ -18,6 +18,7 @@ struct db_entry {
     struct check_state check;
     struct proc_usage procs;
     struct risk risk;
+    struct watch_state watch;
 };
 
 struct state {
@@ -100,6 +101,8 @@ int state_configure(struct state *s, const struct config *cfg)
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
+            dbs[i].watch = old->watch;
+            dbs[i].watch.watched = false; /* the new watch says again */
             /* Checks turned off: the last verdict would stand for good with nothing to clear
              * it, so the history goes with them. */
             if (dbs[i].kind != CHECK_OFF)
@@ -192,6 +195,65 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     return was;
 }
 
+const char *state_watch_anomaly_str(enum watch_anomaly a)
+{
+    static const char *const names[WATCH_ANOMALY_COUNT] = {
+        [WATCH_BACKFILL_PAST_END] = "backfill_past_end",
+        [WATCH_UNSTABLE_HEADER] = "unstable_header",
+    };
+
+    return (unsigned)a < WATCH_ANOMALY_COUNT ? names[a] : "unknown";
+}
+
+void state_watch_set(struct state *s, size_t idx, bool watched)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        s->dbs[idx].watch.watched = watched;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        struct watch_state *w = &s->dbs[idx].watch;
+        for (int k = 0; k < WATCH_ANOMALY_COUNT; k++)
+            w->counts.anomalies[k] += add->anomalies[k];
+        w->counts.audits += add->audits;
+        w->counts.audits_dropped += add->audits_dropped;
+        w->counts.pages_audited += add->pages_audited;
+        w->counts.lost_pages += add->lost_pages;
+        if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0)
+            w->race_signal = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool state_watch_exposed(struct state *s, size_t idx)
+{
+    bool exposed = false;
+
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        exposed = s->dbs[idx].risk.wal_reset_race_exposed;
+    pthread_mutex_unlock(&s->lock);
+    return exposed;
+}
+
+bool state_race_signal_take(struct state *s, size_t idx)
+{
+    bool was = false;
+
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        was = s->dbs[idx].watch.race_signal;
+        s->dbs[idx].watch.race_signal = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return was;
+}
+
 void state_scrape_done(struct state *s, double render_seconds)
 {
     pthread_mutex_lock(&s->lock);
@@ -268,6 +330,7 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;
         snap->dbs[i].risk = e->risk;
+        snap->dbs[i].watch = e->watch;
     }
     pthread_mutex_unlock(&s->lock);
     return snap;

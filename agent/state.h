@@ -86,6 +86,33 @@ struct check_state {
     bool running; /* a run is in progress now */
 };
 
+/* What the close watch (walwatch.h) saw of one database. Counters: nothing between two scrapes
+ * is lost, and they survive reloads like the check history. */
+enum watch_anomaly {
+    WATCH_BACKFILL_PAST_END = 0, /* nBackfill > mxFrame on a stable header, seen twice */
+    WATCH_UNSTABLE_HEADER,       /* the two header copies differed on every read for a while */
+};
+#define WATCH_ANOMALY_COUNT 2
+
+/* "backfill_past_end", "unstable_header" */
+const char *state_watch_anomaly_str(enum watch_anomaly a);
+
+struct watch_counts {
+    uint64_t anomalies[WATCH_ANOMALY_COUNT];
+    uint64_t audits;         /* checkpoint audits run to the end */
+    uint64_t audits_dropped; /* begun, no verdict: the WAL restarted under them */
+    uint64_t pages_audited;  /* pages compared with their frame */
+    uint64_t lost_pages;     /* claimed checkpointed, not in the database file */
+};
+
+struct watch_state {
+    bool watched; /* watched closely now */
+    struct watch_counts counts;
+    /* A race signal (lost pages or backfill_past_end) the checker has not taken yet:
+     * state_race_signal_take(). */
+    bool race_signal;
+};
+
 struct db_snapshot {
     const char *name; /* owned by the snapshot */
     const char *path;
@@ -94,6 +121,7 @@ struct db_snapshot {
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
     struct risk risk;        /* judged from the sample and the scan */
+    struct watch_state watch;
 };
 
 /* The agent's own health. */
@@ -141,6 +169,15 @@ void state_check_begin(struct state *s, size_t idx);
 /* Records a finished run. Returns the malformed flag from before this run, so the caller can
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
+
+/* The close watch: whether database idx is watched closely, what it counted since the last
+ * call (added; a lost page or a backfill_past_end also raises the race signal), whether it is
+ * exposed to the WAL-reset race now (the risk verdict), and the checker's side of the signal:
+ * true once per signal, which it clears. */
+void state_watch_set(struct state *s, size_t idx, bool watched);
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add);
+bool state_watch_exposed(struct state *s, size_t idx);
+bool state_race_signal_take(struct state *s, size_t idx);
 
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
