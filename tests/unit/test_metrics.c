@@ -672,6 +672,13 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->risk.wal_reset_race_exposed = true;
     d->risk.reason[RISK_WAL_RESET_RACE] = true;
     d->risk.reason[RISK_MMAP_MULTIPLE_WRITERS] = true;
+    d->watch.watched = true;
+    d->watch.counts.anomalies[WATCH_BACKFILL_PAST_END] = 2;
+    d->watch.counts.anomalies[WATCH_UNSTABLE_HEADER] = 1;
+    d->watch.counts.audits = 4306;
+    d->watch.counts.audits_dropped = 7;
+    d->watch.counts.pages_audited = 91234;
+    d->watch.counts.lost_pages = 38;
 
     d = &dbs[1];
     d->name = "legacy";
