@@ -213,7 +213,8 @@ void state_watch_set(struct state *s, size_t idx, bool watched)
     pthread_mutex_unlock(&s->lock);
 }
 
-void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add)
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add,
+                     int64_t now_ms)
 {
     pthread_mutex_lock(&s->lock);
     if (idx < s->ndbs) {
@@ -224,8 +225,10 @@ void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add
         w->counts.audits_dropped += add->audits_dropped;
         w->counts.pages_audited += add->pages_audited;
         w->counts.lost_pages += add->lost_pages;
-        if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0)
+        if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0) {
             w->race_signal = true;
+            w->last_signal_ms = now_ms;
+        }
     }
     pthread_mutex_unlock(&s->lock);
 }

@@ -111,6 +111,7 @@ struct watch_state {
     /* A race signal (lost pages or backfill_past_end) the checker has not taken yet:
      * state_race_signal_take(). */
     bool race_signal;
+    int64_t last_signal_ms; /* wall clock of the last race signal; 0: none */
 };
 
 struct db_snapshot {
@@ -175,7 +176,8 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
  * exposed to the WAL-reset race now (the risk verdict), and the checker's side of the signal:
  * true once per signal, which it clears. */
 void state_watch_set(struct state *s, size_t idx, bool watched);
-void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add);
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add,
+                     int64_t now_ms);
 bool state_watch_exposed(struct state *s, size_t idx);
 bool state_race_signal_take(struct state *s, size_t idx);
 

@@ -338,7 +338,7 @@ static void watch_one(struct walwatch *w, size_t i, int64_t now)
     }
     if (counts_zero(&add))
         return;
-    state_watch_add(w->state, i, &add);
+    state_watch_add(w->state, i, &add, clock_wall_ms());
     if (w->on_signal && (add.lost_pages > 0 || add.anomalies[WATCH_BACKFILL_PAST_END] > 0))
         w->on_signal(w->signal_arg, i);
 }
