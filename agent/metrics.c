@@ -669,6 +669,13 @@ static bool get_audited_pages(const struct db_snapshot *d, int64_t now_ms, struc
     return true;
 }
 
+static bool get_frames_read(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.frames_read);
+    return true;
+}
+
 static bool get_lost_pages(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
@@ -784,6 +791,9 @@ static const struct db_family db_families[] = {
     {"sqlite_wal_checkpoint_audited_pages_total", "counter",
      "Database pages the checkpoint audit compared with their latest WAL frame.",
      get_audited_pages},
+    {"sqlite_wal_checkpoint_audit_frames_read_total", "counter",
+     "WAL frames the checkpoint audit read and verified (salts, cumulative checksum), each once.",
+     get_frames_read},
     {"sqlite_wal_checkpoint_lost_pages_total", "counter",
      "Pages whose latest WAL frame nBackfill claims was checkpointed but the database file does "
      "not hold, confirmed on a second read: committed data lost (the WAL-reset race, or storage "

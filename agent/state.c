@@ -224,6 +224,7 @@ void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add
         w->counts.audits += add->audits;
         w->counts.audits_dropped += add->audits_dropped;
         w->counts.pages_audited += add->pages_audited;
+        w->counts.frames_read += add->frames_read;
         w->counts.lost_pages += add->lost_pages;
         if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0) {
             w->race_signal = true;

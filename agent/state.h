@@ -102,6 +102,7 @@ struct watch_counts {
     uint64_t audits;         /* checkpoint audits run to the end */
     uint64_t audits_dropped; /* begun, no verdict: the WAL restarted under them */
     uint64_t pages_audited;  /* pages compared with their frame */
+    uint64_t frames_read;    /* WAL frames read and verified by the audit */
     uint64_t lost_pages;     /* claimed checkpointed, not in the database file */
 };
 

@@ -283,6 +283,7 @@ static void log_findings(const struct walwatch *w, size_t i, const struct ckaudi
 static void count_audit(const struct walwatch *w, size_t i, const struct ckaudit_report *rep,
                         struct watch_counts *add)
 {
+    add->frames_read += rep->frames_added;
     if (rep->outcome == CKAUDIT_DONE) {
         add->audits++;
         add->pages_audited += rep->pages_checked;
@@ -353,9 +354,19 @@ static int64_t watch_tick(void *arg)
         select_watched(w);
         w->next_select_ms = now + WALWATCH_SELECT_MS;
     }
-    for (size_t i = 0; i < w->cfg->ndbs && !ticker_stopping(&w->ticker); i++)
-        if (w->dbs[i].watched)
+    size_t watched = 0;
+    for (size_t i = 0; i < w->cfg->ndbs && !ticker_stopping(&w->ticker); i++) {
+        if (w->dbs[i].watched) {
             watch_one(w, i, now);
+            watched++;
+        }
+    }
+    /* Nothing to watch (no database exposed, none with watch = close): no 2 ms wake-ups,
+     * which alone cost about 1% of a core; sleep until the set is chosen again. */
+    if (watched == 0) {
+        w->next_tick_ms = 0;
+        return w->next_select_ms - clock_mono_ms();
+    }
     if (w->next_tick_ms == 0)
         w->next_tick_ms = now;
     w->next_tick_ms += w->cfg->walindex_watch_interval_ms;

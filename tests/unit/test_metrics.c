@@ -678,6 +678,7 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->watch.counts.audits = 4306;
     d->watch.counts.audits_dropped = 7;
     d->watch.counts.pages_audited = 91234;
+    d->watch.counts.frames_read = 1234567;
     d->watch.counts.lost_pages = 38;
 
     d = &dbs[1];
