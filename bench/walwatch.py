@@ -140,7 +140,7 @@ while time.monotonic() < deadline:
 con.close()
 if fd is not None:
     os.close(fd)
-print(frames)
+print(frames, n // 50)
 """
 
 
@@ -158,19 +158,20 @@ def audit(seconds):
         w = subprocess.run([sys.executable, "-c", WRITER, path, str(seconds)],
                            capture_output=True, text=True, check=True)
         res[watch_max] = cpu_seconds(proc.pid) - c0
-        frames = int(w.stdout.strip())
+        frames, ckpts = (int(x) for x in w.stdout.split())
         if watch_max:
             read = scrape(proc.port, "sqlite_wal_checkpoint_audit_frames_read_total")
             audits = scrape(proc.port, "sqlite_wal_checkpoint_audits_total")
             pages = scrape(proc.port, "sqlite_wal_checkpoint_audited_pages_total")
         mb[watch_max] = frames * (4096 + 24) / 1e6
         if watch_max:
-            frames_watched = frames
+            frames_watched, ckpts_watched = frames, ckpts
         stop(proc)
     print("+ bench/walwatch.py audit %d  (load %s)"
           % (seconds, open("/proc/loadavg").read().split()[0]))
-    print("audit read %.0f of %d frames written (%.0f%%), %d audits, %d pages compared"
-          % (read, frames_watched, 100 * read / frames_watched, audits, pages))
+    print("audit read %.0f of %d frames written (%.0f%%); %d audits of %d checkpoints, %d pages "
+          "compared" % (read, frames_watched, 100 * read / frames_watched, audits, ckpts_watched,
+                        pages))
     print("WAL written: %.0f MB watched, %.0f MB unwatched; agent CPU %.3f s watched, %.3f s "
           "with walindex_watch_max = 0; audit %.2f ms CPU per MB of WAL"
           % (mb[1], mb[0], res[1], res[0], 1000 * (res[1] - res[0]) / mb[1]))
