@@ -398,15 +398,21 @@ static enum ckaudit_outcome reread_generation(struct ckaudit *a, const struct ck
 
 enum verdict { V_SKIP, V_EQUAL, V_DIFFERENT };
 
-/* Judged only when the frame read before is still the page's latest, and the file has the
- * whole page (a page past the end was truncated away, or the file is short: not judged). */
+/*
+ * Judged only when the frame read before is still the page's latest. A page the file does
+ * not hold in full is DIFFERENT, not skipped: a page still in the map is within the database
+ * size of every commit since its frame (map_frames drops pages past a commit's size, which is
+ * what walCheckpoint's "iDbpage>mxPage" skip and its final truncation to hdr.nPage follow), so
+ * the checkpoint that claims it wrote it inside the file; a file cut shorter lost it (a stale
+ * checkpointer truncating to an old nPage does this).
+ */
 static enum verdict judge(const struct ckaudit *a, const struct item *it)
 {
     const struct entry *e = map_find(a, it->pgno);
 
-    if (e == NULL || e->frame != it->frame || it->got_len < a->chain.page_size)
+    if (e == NULL || e->frame != it->frame)
         return V_SKIP;
-    return it->got == it->want ? V_EQUAL : V_DIFFERENT;
+    return it->got_len == a->chain.page_size && it->got == it->want ? V_EQUAL : V_DIFFERENT;
 }
 
 static void report_lost(struct ckaudit_report *rep, const struct item *it)

@@ -82,7 +82,7 @@ struct ckaudit_report {
     uint32_t claim;         /* audited through this frame */
     uint32_t frames_added;  /* frames read and verified in this call */
     uint32_t pages_checked; /* judged: equal or lost */
-    uint32_t pages_skipped; /* claimed but not judged: newer frame, beyond the file's end */
+    uint32_t pages_skipped; /* claimed but not judged: a newer frame came in meanwhile */
     uint32_t pages_lost;    /* confirmed on a second read */
     uint32_t nfindings;     /* of pages_lost, the first CKAUDIT_FINDINGS_MAX */
     struct ckaudit_finding findings[CKAUDIT_FINDINGS_MAX];

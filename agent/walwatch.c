@@ -165,12 +165,16 @@ static ssize_t file_pread(const struct wfile *f, unsigned char *buf, size_t len,
     return (ssize_t)got;
 }
 
+/* A database file that is not open (gone, unreadable) is an error for the audit, not an empty
+ * file: a page it does not hold would otherwise count as lost. */
 static ssize_t audit_read(void *arg, enum ckaudit_file f, unsigned char *buf, size_t len,
                           uint64_t off)
 {
     const struct wdb *d = arg;
     int k = f == CKAUDIT_DB ? WF_DB : f == CKAUDIT_WAL ? WF_WAL : WF_SHM;
 
+    if (f == CKAUDIT_DB && d->file[WF_DB].fd < 0)
+        return -1;
     return file_pread(&d->file[k], buf, len, off);
 }
 
