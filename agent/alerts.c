@@ -57,7 +57,8 @@ bool alerts_active(enum alert_kind k, const struct db_snapshot *d, const struct 
     case ALERT_CHECK_STALLED:
         return check_stalled(d, db, start_ms, now_ms);
     case ALERT_WAL_RESET_RACE:
-        return d->watch.last_signal_ms != 0 && now_ms - d->watch.last_signal_ms < ALERTS_RACE_HOLD_MS;
+        return d->watch.last_signal_ms != 0 &&
+               now_ms - d->watch.last_signal_ms < ALERTS_RACE_HOLD_MS;
     }
     return false;
 }

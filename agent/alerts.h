@@ -18,7 +18,8 @@ enum alert_kind {
     ALERT_MALFORMED = 0, /* SQLiteDatabaseMalformed */
     ALERT_DOWN,          /* SQLiteDatabaseDown */
     ALERT_CHECK_STALLED, /* SQLiteCheckNotCompleting */
-    ALERT_WAL_RESET_RACE, /* SQLiteWALResetRace */
+    /* SQLiteWALResetRace */
+    ALERT_WAL_RESET_RACE,
 };
 #define ALERT_KIND_COUNT 4
 

@@ -55,9 +55,10 @@ struct ckaudit {
 const char *ckaudit_outcome_str(enum ckaudit_outcome o)
 {
     static const char *const names[] = {
-        [CKAUDIT_IDLE] = "idle",         [CKAUDIT_DONE] = "done",   [CKAUDIT_DROPPED] = "dropped",
-        [CKAUDIT_NO_WAL] = "no_wal",     [CKAUDIT_TOO_LARGE] = "too_large",
-        [CKAUDIT_STUCK] = "stuck",       [CKAUDIT_ERROR] = "error",
+        [CKAUDIT_IDLE] = "idle",           [CKAUDIT_DONE] = "done",
+        [CKAUDIT_DROPPED] = "dropped",     [CKAUDIT_NO_WAL] = "no_wal",
+        [CKAUDIT_TOO_LARGE] = "too_large", [CKAUDIT_STUCK] = "stuck",
+        [CKAUDIT_ERROR] = "error",
     };
 
     return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
@@ -244,8 +245,7 @@ static enum ckaudit_outcome sync_generation(struct ckaudit *a, const struct ff_w
 
 /* Verifies and maps the frames in buf (count of them, the first being nframes + 1). Returns
  * how many were taken; fewer than count when one does not verify (a->stuck is then set). */
-static int map_frames(struct ckaudit *a, const unsigned char *buf, uint32_t count,
-                      uint32_t *taken)
+static int map_frames(struct ckaudit *a, const unsigned char *buf, uint32_t count, uint32_t *taken)
 {
     size_t fsz = FF_WAL_FRAME_HDR_SIZE + (size_t)a->chain.page_size;
     struct ff_wal_frame fr;
@@ -424,8 +424,8 @@ static void report_lost(struct ckaudit_report *rep, const struct item *it)
 
 /* The pages found different, once more: a torn read of a page being written is not a
  * finding. Returns the outcome of re-reading the generation. */
-static enum ckaudit_outcome confirm(struct ckaudit *a, const struct ckaudit_reader *rd,
-                                    size_t n, struct ckaudit_report *rep)
+static enum ckaudit_outcome confirm(struct ckaudit *a, const struct ckaudit_reader *rd, size_t n,
+                                    struct ckaudit_report *rep)
 {
     enum ckaudit_outcome o;
 

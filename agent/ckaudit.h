@@ -54,8 +54,7 @@ enum ckaudit_file { CKAUDIT_DB = 0, CKAUDIT_WAL, CKAUDIT_SHM };
 struct ckaudit_reader {
     /* Up to len bytes of file f at off into buf: the count read (fewer at end of file), or
      * -1 on error. */
-    ssize_t (*read)(void *arg, enum ckaudit_file f, unsigned char *buf, size_t len,
-                    uint64_t off);
+    ssize_t (*read)(void *arg, enum ckaudit_file f, unsigned char *buf, size_t len, uint64_t off);
     void *arg;
 };
 
@@ -90,8 +89,8 @@ struct ckaudit_report {
 
 struct ckaudit;
 
-struct ckaudit *ckaudit_new(void); /* NULL when out of memory */
-void ckaudit_free(struct ckaudit *a);  /* accepts NULL */
+struct ckaudit *ckaudit_new(void);    /* NULL when out of memory */
+void ckaudit_free(struct ckaudit *a); /* accepts NULL */
 /* Forgets the generation (say, the files were replaced). */
 void ckaudit_reset(struct ckaudit *a);
 

@@ -183,8 +183,8 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
-    if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL || (cfg->am.nurls > 0 && w->alertpush == NULL) ||
-        state_configure(st, cfg) != 0) {
+    if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL ||
+        (cfg->am.nurls > 0 && w->alertpush == NULL) || state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }

@@ -936,7 +936,8 @@ static void put_corruption_risk(struct buf *out, const struct snapshot *snap, co
 }
 
 /* Both kinds for every database, zeros included, so increase() has a series from the start. */
-static void put_watch_anomalies(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_watch_anomalies(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
 {
     static const char name[] = "sqlite_wal_index_anomalies_total";
 
@@ -948,8 +949,7 @@ static void put_watch_anomalies(struct buf *out, const struct snapshot *snap, co
                       "unstable_header (the two header copies stayed unequal).");
     for (size_t i = 0; i < snap->ndbs; i++)
         for (int k = 0; k < WATCH_ANOMALY_COUNT; k++)
-            put_db_labelled(out, name, l, i, "kind",
-                            state_watch_anomaly_str((enum watch_anomaly)k),
+            put_db_labelled(out, name, l, i, "kind", state_watch_anomaly_str((enum watch_anomaly)k),
                             snap->dbs[i].watch.counts.anomalies[k]);
 }
 

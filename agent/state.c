@@ -213,8 +213,7 @@ void state_watch_set(struct state *s, size_t idx, bool watched)
     pthread_mutex_unlock(&s->lock);
 }
 
-void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add,
-                     int64_t now_ms)
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms)
 {
     pthread_mutex_lock(&s->lock);
     if (idx < s->ndbs) {

@@ -177,8 +177,7 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
  * exposed to the WAL-reset race now (the risk verdict), and the checker's side of the signal:
  * true once per signal, which it clears. */
 void state_watch_set(struct state *s, size_t idx, bool watched);
-void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add,
-                     int64_t now_ms);
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms);
 bool state_watch_exposed(struct state *s, size_t idx);
 bool state_race_signal_take(struct state *s, size_t idx);
 

@@ -79,8 +79,7 @@ static void observe_unstable(struct walwatch_episode *ep, enum ff_result r, int6
  * by every library after a restart and is not looked at.
  */
 static void observe_past_end(struct walwatch_episode *ep, enum ff_result r,
-                             const struct ff_walindex *h, int64_t now_ms,
-                             struct watch_counts *add)
+                             const struct ff_walindex *h, int64_t now_ms, struct watch_counts *add)
 {
     if (r != FF_OK)
         return; /* no information: the episode neither starts nor ends */
@@ -207,7 +206,8 @@ static void db_watch(struct walwatch *w, size_t i)
     d->next_stat_ms = 0;
     state_watch_set(w->state, i, true);
     log_info("watching the wal-index closely", "db", w->cfg->dbs[i].name, "reason",
-             w->cfg->dbs[i].watch == WATCH_CLOSE ? "watch = close" : "exposed to the WAL-reset race",
+             w->cfg->dbs[i].watch == WATCH_CLOSE ? "watch = close"
+                                                 : "exposed to the WAL-reset race",
              NULL);
 }
 
@@ -233,8 +233,8 @@ static void select_watched(struct walwatch *w)
         char a[24], b[24];
         snprintf(a, sizeof(a), "%zu", wanted);
         snprintf(b, sizeof(b), "%zu", slots);
-        log_warn("more databases want the close watch than walindex_watch_max allows", "wanted",
-                 a, "walindex_watch_max", b, NULL);
+        log_warn("more databases want the close watch than walindex_watch_max allows", "wanted", a,
+                 "walindex_watch_max", b, NULL);
         w->capped_logged = true;
     }
     for (size_t i = 0; i < n; i++) {
@@ -246,7 +246,8 @@ static void select_watched(struct walwatch *w)
     free(want);
 }
 
-/* ---- one tick --------------------------------------------------------------------------------- */
+/* ---- one tick ---------------------------------------------------------------------------------
+ */
 
 static enum ff_result read_header(const struct wdb *d, struct ff_walindex *h)
 {
@@ -280,8 +281,8 @@ static void log_findings(const struct walwatch *w, size_t i, const struct ckaudi
     snprintf(lost, sizeof(lost), "%u", rep->pages_lost);
     log_error("checkpoint audit: pages a checkpoint claims to have copied are not in the "
               "database file (WAL-reset race or lost writes); see the runbook",
-              "db", w->cfg->dbs[i].name, "path", w->cfg->dbs[i].path, "lost_pages", lost,
-              "pages", pages, NULL);
+              "db", w->cfg->dbs[i].name, "path", w->cfg->dbs[i].path, "lost_pages", lost, "pages",
+              pages, NULL);
 }
 
 static void count_audit(const struct walwatch *w, size_t i, const struct ckaudit_report *rep,
@@ -382,7 +383,8 @@ static int64_t watch_tick(void *arg)
     return w->next_tick_ms - now;
 }
 
-/* ---- life cycle ------------------------------------------------------------------------------- */
+/* ---- life cycle -------------------------------------------------------------------------------
+ */
 
 struct walwatch *walwatch_new(const struct config *cfg, struct state *st,
                               struct fdguard *const *guards,

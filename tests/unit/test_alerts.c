@@ -67,8 +67,11 @@ Test(alerts, wal_reset_race)
         {1000, 1000 + ALERTS_RACE_HOLD_MS - 1, true},
         {1000, 1000 + ALERTS_RACE_HOLD_MS, false},
     };
-    struct db_config db = {.name = "a", .path = "/a", .check = CHECK_QUICK,
-                           .check_interval_ms = 60000, .check_timeout_ms = 10000};
+    struct db_config db = {.name = "a",
+                           .path = "/a",
+                           .check = CHECK_QUICK,
+                           .check_interval_ms = 60000,
+                           .check_timeout_ms = 10000};
 
     cr_expect_str_eq(alerts_name(ALERT_WAL_RESET_RACE), "SQLiteWALResetRace");
     cr_expect_str_eq(alerts_severity(ALERT_WAL_RESET_RACE), "critical");

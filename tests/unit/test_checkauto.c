@@ -34,7 +34,7 @@ Test(checkauto, table)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        cr_expect_eq(checkauto_kind(cases[i].configured, cases[i].exposed, cases[i].runs,
-                                    cases[i].signal),
-                     cases[i].want, "case %zu", i);
+        cr_expect_eq(
+            checkauto_kind(cases[i].configured, cases[i].exposed, cases[i].runs, cases[i].signal),
+            cases[i].want, "case %zu", i);
 }

@@ -287,8 +287,8 @@ static void completes_during_audit(struct world *w, struct ckaudit *a)
 {
     base(w, a);
     wal_commit_range(w, 1, 6, 2, 8); /* frames 9..14 */
-    checkpoint(w, 11, true);          /* claims pages 1..3 */
-    w->hook_after_page_reads = 0;     /* before the first page read */
+    checkpoint(w, 11, true);         /* claims pages 1..3 */
+    w->hook_after_page_reads = 0;    /* before the first page read */
     w->hook = write_and_checkpoint;
 }
 
@@ -544,9 +544,10 @@ Test(ckaudit, outcome_str)
         enum ckaudit_outcome o;
         const char *s;
     } t[] = {
-        {CKAUDIT_IDLE, "idle"},       {CKAUDIT_DONE, "done"},   {CKAUDIT_DROPPED, "dropped"},
-        {CKAUDIT_NO_WAL, "no_wal"},   {CKAUDIT_TOO_LARGE, "too_large"},
-        {CKAUDIT_STUCK, "stuck"},     {CKAUDIT_ERROR, "error"}, {(enum ckaudit_outcome)42, "unknown"},
+        {CKAUDIT_IDLE, "idle"},           {CKAUDIT_DONE, "done"},
+        {CKAUDIT_DROPPED, "dropped"},     {CKAUDIT_NO_WAL, "no_wal"},
+        {CKAUDIT_TOO_LARGE, "too_large"}, {CKAUDIT_STUCK, "stuck"},
+        {CKAUDIT_ERROR, "error"},         {(enum ckaudit_outcome)42, "unknown"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         cr_expect_str_eq(ckaudit_outcome_str(t[i].o), t[i].s);

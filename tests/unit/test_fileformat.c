@@ -860,13 +860,34 @@ static void frame_write(unsigned char *f, uint32_t pgno, uint32_t commit, bool b
     out[1] = s[1];
 }
 
-static void mut_fr_none(unsigned char *f) { (void)f; }
-static void mut_fr_salt1(unsigned char *f) { f[8] ^= 1; }
-static void mut_fr_salt2(unsigned char *f) { f[15] ^= 0x80; }
-static void mut_fr_pgno0(unsigned char *f) { memset(f, 0, 4); }
-static void mut_fr_page(unsigned char *f) { f[24 + FR_PS - 1] ^= 1; }
-static void mut_fr_commit(unsigned char *f) { f[7] ^= 1; }
-static void mut_fr_cksum(unsigned char *f) { f[23] ^= 1; }
+static void mut_fr_none(unsigned char *f)
+{
+    (void)f;
+}
+static void mut_fr_salt1(unsigned char *f)
+{
+    f[8] ^= 1;
+}
+static void mut_fr_salt2(unsigned char *f)
+{
+    f[15] ^= 0x80;
+}
+static void mut_fr_pgno0(unsigned char *f)
+{
+    memset(f, 0, 4);
+}
+static void mut_fr_page(unsigned char *f)
+{
+    f[24 + FR_PS - 1] ^= 1;
+}
+static void mut_fr_commit(unsigned char *f)
+{
+    f[7] ^= 1;
+}
+static void mut_fr_cksum(unsigned char *f)
+{
+    f[23] ^= 1;
+}
 
 Test(fileformat, wal_frame)
 {
@@ -896,8 +917,8 @@ Test(fileformat, wal_frame)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const uint32_t prev[2] = {0x11111111u, 0x22222222u};
-        struct ff_wal_chain c = {cases[i].chain_ps, FR_SALT1, FR_SALT2, cases[i].big,
-                                 {prev[0], prev[1]}};
+        struct ff_wal_chain c = {
+            cases[i].chain_ps, FR_SALT1, FR_SALT2, cases[i].big, {prev[0], prev[1]}};
         struct ff_wal_frame out;
         uint32_t want_sum[2];
 

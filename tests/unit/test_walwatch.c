@@ -24,9 +24,18 @@ struct obs {
     uint64_t want_past, want_unstable; /* cumulative counts after this read */
 };
 
-#define OK_(t, mx, nb, s, p, u) {t, FF_OK, mx, nb, s, p, u}
-#define BAD(t, r, p, u) {t, r, 0, 0, 0, p, u}
-#define END {-1, FF_OK, 0, 0, 0, 0, 0}
+#define OK_(t, mx, nb, s, p, u)                                                                    \
+    {                                                                                              \
+        t, FF_OK, mx, nb, s, p, u                                                                  \
+    }
+#define BAD(t, r, p, u)                                                                            \
+    {                                                                                              \
+        t, r, 0, 0, 0, p, u                                                                        \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        -1, FF_OK, 0, 0, 0, 0, 0                                                                   \
+    }
 
 static const struct {
     const char *name;
@@ -42,8 +51,8 @@ static const struct {
     {"past end with mxFrame 0 (inside walRestartHdr) never counts",
      {OK_(1, 0, 106, 1, 0, 0), OK_(5, 0, 106, 1, 0, 0), OK_(9, 0, 106, 1, 0, 0), END}},
     {"past end again after it ended: a second episode",
-     {OK_(1, 5, 8, 1, 0, 0), OK_(4, 6, 8, 1, 1, 0), OK_(6, 9, 8, 1, 1, 0),
-      OK_(8, 7, 12, 2, 1, 0), OK_(11, 8, 12, 2, 2, 0), END}},
+     {OK_(1, 5, 8, 1, 0, 0), OK_(4, 6, 8, 1, 1, 0), OK_(6, 9, 8, 1, 1, 0), OK_(8, 7, 12, 2, 1, 0),
+      OK_(11, 8, 12, 2, 2, 0), END}},
     {"nBackfill changing each read is not confirmed",
      {OK_(1, 5, 8, 1, 0, 0), OK_(4, 5, 9, 1, 0, 0), OK_(7, 5, 10, 1, 0, 0), END}},
     {"unreadable reads do not end a past-end episode",
