@@ -239,7 +239,7 @@ bool state_watch_exposed(struct state *s, size_t idx)
 
     pthread_mutex_lock(&s->lock);
     if (idx < s->ndbs)
-        exposed = s->dbs[idx].risk.wal_reset_race_exposed;
+        exposed = s->dbs[idx].risk.reason[RISK_WAL_RESET_RACE];
     pthread_mutex_unlock(&s->lock);
     return exposed;
 }

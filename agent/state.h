@@ -174,8 +174,9 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
 
 /* The close watch: whether database idx is watched closely, what it counted since the last
  * call (added; a lost page or a backfill_past_end also raises the race signal), whether it is
- * exposed to the WAL-reset race now (the risk verdict), and the checker's side of the signal:
- * true once per signal, which it clears. */
+ * exposed to the WAL-reset race now (the risk reason wal_reset_race: WAL, a vulnerable library
+ * and two or more connections), and the checker's side of the signal: true once per signal,
+ * which it clears. */
 void state_watch_set(struct state *s, size_t idx, bool watched);
 void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms);
 bool state_watch_exposed(struct state *s, size_t idx);

@@ -35,6 +35,7 @@ struct wdb {
     bool watched;
     struct wfile file[WF_COUNT];
     int64_t next_stat_ms;
+    int64_t exposed_until_ms; /* monotonic; 0: not exposed lately */
     struct walwatch_episode ep;
     struct ckaudit *audit; /* while watched */
 };
@@ -211,18 +212,28 @@ static void db_watch(struct walwatch *w, size_t i)
              NULL);
 }
 
+/* Exposed now: watched until WALWATCH_LINGER_MS from now. */
+static void note_exposure(struct walwatch *w, size_t i, int64_t now)
+{
+    if (state_watch_exposed(w->state, i))
+        w->dbs[i].exposed_until_ms = now + WALWATCH_LINGER_MS;
+}
+
 /* watch = close sections first, then exposed ones, in file order, up to walindex_watch_max. */
-static void select_watched(struct walwatch *w)
+static void select_watched(struct walwatch *w, int64_t now)
 {
     size_t n = w->cfg->ndbs, slots = (size_t)w->cfg->walindex_watch_max, wanted = 0;
     bool *want = calloc(n ? n : 1, sizeof(*want));
 
     if (want == NULL)
         return;
+    for (size_t i = 0; i < n; i++)
+        note_exposure(w, i, now);
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < n; i++) {
             bool close = w->cfg->dbs[i].watch == WATCH_CLOSE;
-            if (want[i] || (pass == 0 ? !close : !state_watch_exposed(w->state, i)))
+            bool exposed = now < w->dbs[i].exposed_until_ms;
+            if (want[i] || (pass == 0 ? !close : !exposed))
                 continue;
             wanted++;
             if (wanted <= slots)
@@ -356,7 +367,7 @@ static int64_t watch_tick(void *arg)
     int64_t now = clock_mono_ms();
 
     if (now >= w->next_select_ms) {
-        select_watched(w);
+        select_watched(w, now);
         w->next_select_ms = now + WALWATCH_SELECT_MS;
     }
     size_t watched = 0;

@@ -9,8 +9,8 @@
  * scrapes is lost.
  *
  * Which databases: those whose section says "watch = close", then those the risk verdict calls
- * exposed (WAL, two or more connections, a vulnerable library), at most walindex_watch_max,
- * chosen again every second.
+ * exposed (reason wal_reset_race: WAL, two or more connections, a vulnerable library; and for
+ * WALWATCH_LINGER_MS after), at most walindex_watch_max, chosen again every second.
  *
  * Read-only like the sampler: pread on descriptors of its own (O_RDONLY, never O_CREAT), kept
  * open and closed only through the database's fdguard (never while the agent's SQLite
@@ -41,6 +41,9 @@
 #define WALWATCH_TRIES 3
 /* How often the watched set is chosen again and the files stat()ed for replacement. */
 #define WALWATCH_SELECT_MS 1000
+/* An exposed database stays watched this long after the exposure was last seen: a writer
+ * restarting for a moment must not throw the audit's frame map away. */
+#define WALWATCH_LINGER_MS 60000
 #define WALWATCH_STAT_MS 250
 
 /* The anomaly detector of one database: pure, fed one read per tick. */
