@@ -19,6 +19,7 @@ Each line starts with the command that made it. The machine is shared: run twice
 lower figure, and say the load average (printed).
 """
 import os
+import shutil
 import socket
 import sqlite3
 import struct
@@ -98,6 +99,9 @@ def idle(n, interval, seconds):
     proc = start_agent(d, paths, interval, n, watch="normal")
     normal = measure(proc, seconds)
     stop(proc)
+    for c in cons:
+        c.close()
+    shutil.rmtree(d, ignore_errors=True)
     diff = res[n] - res[0]
     print("+ bench/walwatch.py idle %d %s %d  (load %s)"
           % (n, interval, seconds, open("/proc/loadavg").read().split()[0]))
@@ -167,6 +171,7 @@ def audit(seconds):
         if watch_max:
             frames_watched, ckpts_watched = frames, ckpts
         stop(proc)
+        shutil.rmtree(d, ignore_errors=True)
     print("+ bench/walwatch.py audit %d  (load %s)"
           % (seconds, open("/proc/loadavg").read().split()[0]))
     print("audit read %.0f of %d frames written (%.0f%%); %d audits of %d checkpoints, %d pages "
