@@ -257,6 +257,18 @@ bool state_race_signal_take(struct state *s, size_t idx)
     return was;
 }
 
+uint64_t state_check_completed_runs(struct state *s, size_t idx)
+{
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (int k = 0; idx < s->ndbs && k < CHECK_KIND_COUNT; k++)
+        n += s->dbs[idx].check.runs[k][CHECK_RESULT_OK] +
+             s->dbs[idx].check.runs[k][CHECK_RESULT_MALFORMED];
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 void state_scrape_done(struct state *s, double render_seconds)
 {
     pthread_mutex_lock(&s->lock);

@@ -181,6 +181,8 @@ void state_watch_set(struct state *s, size_t idx, bool watched);
 void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms);
 bool state_watch_exposed(struct state *s, size_t idx);
 bool state_race_signal_take(struct state *s, size_t idx);
+/* Runs of database idx that completed (ok or malformed), any kind: checkauto_kind()'s count. */
+uint64_t state_check_completed_runs(struct state *s, size_t idx);
 
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
