@@ -221,3 +221,75 @@ Test(walwatch, real_files, .init = tmpdir_setup, .fini = tmpdir_teardown)
     free(shm);
     free(text);
 }
+
+/* ---- which databases are watched ---------------------------------------------------------- */
+
+static void wait_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* watch = close first, then exposed (risk reason wal_reset_race), up to walindex_watch_max;
+ * and files that do not exist are never created. */
+Test(walwatch, selection, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+    static const struct {
+        int max;
+        bool want[3]; /* a: watch = close, b: exposed, c: neither */
+    } cases[] = {
+        {8, {true, true, false}},
+        {1, {true, false, false}},
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char *a = tmpdir_file("a.db"), *b = tmpdir_file("b.db"), *c = tmpdir_file("c.db");
+        char *text = NULL;
+        cr_assert_gt(asprintf(&text,
+                              "[agent]\nwalindex_watch_max = %d\n"
+                              "[database:a]\npath = %s\nwatch = close\n"
+                              "[database:b]\npath = %s\n[database:c]\npath = %s\n",
+                              cases[k].max, a, b, c),
+                     0);
+        struct config *cfg = config_load_string(text, "t.ini", stderr);
+        cr_assert_not_null(cfg);
+        struct state *st = state_new(0);
+        cr_assert_eq(state_configure(st, cfg), 0);
+        struct proc_usage u;
+        struct risk r;
+        memset(&u, 0, sizeof(u));
+        memset(&r, 0, sizeof(r));
+        r.wal_reset_race_exposed = true;
+        r.reason[RISK_WAL_RESET_RACE] = true;
+        state_put_risk(st, 1, &u, &r);
+        r.reason[RISK_WAL_RESET_RACE] = false; /* exposed library, one connection: not */
+        state_put_risk(st, 2, &u, &r);
+        struct fdguard **guards = fdguard_set_new(cfg);
+        struct walwatch *w = walwatch_new(cfg, st, guards, NULL, NULL);
+        cr_assert_not_null(w);
+        cr_assert_eq(walwatch_start(w), 0);
+        wait_ms(300);
+        struct snapshot *snap = state_snapshot(st, 0);
+        for (int i = 0; i < 3; i++)
+            cr_expect_eq(snap->dbs[i].watch.watched, cases[k].want[i], "max %d, db %d",
+                         cases[k].max, i);
+        snapshot_free(snap);
+        walwatch_stop(w);
+        walwatch_free(w);
+        const char *paths[] = {a, b, c};
+        for (int i = 0; i < 3; i++) {
+            char *side = NULL;
+            cr_expect_neq(access(paths[i], F_OK), 0, "%s created", paths[i]);
+            cr_assert_gt(asprintf(&side, "%s-shm", paths[i]), 0);
+            cr_expect_neq(access(side, F_OK), 0, "%s created", side);
+            free(side);
+        }
+        fdguard_set_free(guards, cfg->ndbs);
+        config_free(cfg);
+        state_free(st);
+        free(a);
+        free(b);
+        free(c);
+        free(text);
+    }
+}
