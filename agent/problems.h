@@ -1,0 +1,57 @@
+/*
+ * problems.h: what kind of damage a problem row of PRAGMA quick_check / integrity_check names.
+ *
+ * Pure: no I/O, no allocation. The kinds are a small stable set, because they become metric
+ * labels and decide the advice in the alert:
+ *   index           index entries disagree with table rows (REINDEX repairs, nothing lost)
+ *   btree           a b-tree's page structure: page headers, cell and pointer ranges, key
+ *                   order, child depth, overflow chains (rows are at risk)
+ *   page_ownership  which page belongs to whom: a page referenced twice, pages never used,
+ *                   the freelist, the pointer map
+ *   schema          the schema itself cannot be used ("malformed database schema")
+ *   constraint      rows that violate their declared NOT NULL, CHECK or STRICT types, in an
+ *                   otherwise sound file
+ *   other           anything else, including a verdict from SQLITE_CORRUPT with no rows
+ */
+#ifndef SQLITE_AGENT_PROBLEMS_H
+#define SQLITE_AGENT_PROBLEMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum problem_kind {
+    PROBLEM_INDEX = 0,
+    PROBLEM_BTREE,
+    PROBLEM_PAGE_OWNERSHIP,
+    PROBLEM_SCHEMA,
+    PROBLEM_CONSTRAINT,
+    PROBLEM_OTHER,
+};
+#define PROBLEM_KIND_COUNT 6
+
+/* The kind of one problem row. A b-tree row holds several messages, one per line after
+ * "*** in database main ***" (pragma.c: OP_IntegrityCk's result is one row; btree.c,
+ * checkAppendMsg joins messages with "\n"): such a row is of its worst message's kind.
+ * NULL is PROBLEM_OTHER. */
+enum problem_kind problems_classify(const char *row);
+
+/* "index", "btree", "page_ownership", "schema", "constraint", "other" */
+const char *problems_kind_str(enum problem_kind k);
+
+/* How bad a kind is for the data, 0 (constraint: the file is sound) up to 5 (btree). */
+int problems_kind_rank(enum problem_kind k);
+
+/* The worst kind with a non-zero count, or -1 when every count is zero. */
+int problems_worst(const uint32_t counts[PROBLEM_KIND_COUNT]);
+
+/* The index an index row names ("row 5 missing from index t_v", "wrong # of entries in index
+ * t_v", "non-unique entry in index t_v": pragma.c, integrity_check), copied into out (cap
+ * len, NUL-terminated). Returns 0, or -1 when the row names no index or the name does not
+ * fit (a truncated name would REINDEX the wrong thing). */
+int problems_index_name(const char *row, char *out, size_t len);
+
+/* Appends to out (cap len) the "kind,kind" list of kinds with non-zero counts, worst first.
+ * Returns 0, or -1 when it does not fit (out is then ""). */
+int problems_kinds_list(const uint32_t counts[PROBLEM_KIND_COUNT], char *out, size_t len);
+
+#endif
