@@ -301,3 +301,95 @@ int problems_kinds_list(const uint32_t counts[PROBLEM_KIND_COUNT], char *out, si
     }
     return 0;
 }
+
+enum problem_kind problems_classify_failure(const char *message)
+{
+    return message != NULL && strstr(message, "malformed database schema (") != NULL
+               ? PROBLEM_SCHEMA
+               : PROBLEM_OTHER;
+}
+
+/* The end of the row starting at s in a PROBLEMS_ROW_SEPARATOR list. */
+static const char *row_end(const char *s)
+{
+    const char *sep = strstr(s, PROBLEMS_ROW_SEPARATOR);
+    return sep ? sep : s + strlen(s);
+}
+
+void problems_first_message(const char *rows, char *out, size_t len)
+{
+    static const char ellipsis[] = "...";
+
+    if (len == 0)
+        return;
+    out[0] = '\0';
+    if (rows == NULL)
+        return;
+    const char *s = rows, *end = row_end(rows);
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    if (nl != NULL && database_banner(s, nl) && nl + 1 < end) {
+        s = nl + 1;
+    }
+    nl = memchr(s, '\n', (size_t)(end - s));
+    if (nl != NULL)
+        end = nl;
+    size_t n = (size_t)(end - s);
+    if (n < len) {
+        memcpy(out, s, n);
+        out[n] = '\0';
+        return;
+    }
+    if (len <= sizeof(ellipsis)) {
+        out[0] = '\0';
+        return;
+    }
+    n = len - sizeof(ellipsis);
+    memcpy(out, s, n);
+    memcpy(out + n, ellipsis, sizeof(ellipsis));
+}
+
+/* Whether name (n bytes) is already in the ","-list. */
+static bool list_has(const char *list, const char *name, size_t n)
+{
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t m = comma ? (size_t)(comma - p) : strlen(p);
+        if (m == n && memcmp(p, name, n) == 0)
+            return true;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+int problems_index_list(const char *rows, bool last_cut, char *out, size_t len)
+{
+    char row[LINE_MAX_BYTES], name[LINE_MAX_BYTES];
+    int count = 0;
+    bool partial = false;
+
+    if (len == 0)
+        return -1;
+    out[0] = '\0';
+    for (const char *s = rows; s != NULL && *s != '\0';) {
+        const char *end = row_end(s);
+        size_t n = (size_t)(end - s);
+        if (n < sizeof(row) && !(last_cut && *end == '\0')) {
+            memcpy(row, s, n);
+            row[n] = '\0';
+            if (problems_index_name(row, name, sizeof(name)) == 0 &&
+                !list_has(out, name, strlen(name))) {
+                size_t used = strlen(out), need = strlen(name) + (used ? 1 : 0);
+                if (used + need < len) {
+                    snprintf(out + used, len - used, "%s%s", used ? "," : "", name);
+                    count++;
+                } else {
+                    partial = true;
+                }
+            }
+        }
+        s = *end ? end + strlen(PROBLEMS_ROW_SEPARATOR) : end;
+    }
+    return partial ? -1 : count;
+}

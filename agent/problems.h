@@ -16,6 +16,7 @@
 #ifndef SQLITE_AGENT_PROBLEMS_H
 #define SQLITE_AGENT_PROBLEMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,23 @@ int problems_index_name(const char *row, char *out, size_t len);
 /* Appends to out (cap len) the "kind,kind" list of kinds with non-zero counts, worst first.
  * Returns 0, or -1 when it does not fit (out is then ""). */
 int problems_kinds_list(const uint32_t counts[PROBLEM_KIND_COUNT], char *out, size_t len);
+
+/* The kind of a malformed verdict with no problem rows, from its error text (SQLITE_CORRUPT or
+ * SQLITE_NOTADB): "schema" when SQLite could not load the schema (prepare.c, corruptSchema:
+ * "malformed database schema (...)"), else "other". */
+enum problem_kind problems_classify_failure(const char *message);
+
+/* Rows as the checker logs them: "row; row; ...". */
+#define PROBLEMS_ROW_SEPARATOR "; "
+
+/* The first message of the first row of rows (banner line skipped), for a one-line summary:
+ * cut at len - 1 bytes, with "..." at the end when cut (display only, never parsed back). */
+void problems_first_message(const char *rows, char *out, size_t len);
+
+/* The distinct index names the index rows in rows name, ","-separated, into out (cap len).
+ * Returns the number of names; a name that does not fit is left out and makes it -1, so the
+ * advice never names a partial list as complete. last_cut: the last row of rows may have been
+ * cut short (the log buffer was full), so it is not read. */
+int problems_index_list(const char *rows, bool last_cut, char *out, size_t len);
 
 #endif

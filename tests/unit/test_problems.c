@@ -162,3 +162,68 @@ Test(problems, kinds_list_and_worst)
         cr_expect_eq(problems_worst(list_cases[i].counts), list_cases[i].worst, "case %zu", i);
     }
 }
+
+struct summary_case {
+    const char *rows; /* as the checker logs them */
+    size_t cap;
+    const char *first;
+    const char *indexes;
+    int nindexes;
+};
+
+static const struct summary_case summary_cases[] = {
+    {"row 123 missing from index t_v; wrong # of entries in index t_v", 64,
+     "row 123 missing from index t_v", "t_v", 1},
+    {B "Fragmentation of 117 bytes reported as 0 on page 6; row 31 missing from index t_v; "
+       "wrong # of entries in index t_v; non-unique entry in index u_k",
+     64, "Fragmentation of 117 bytes reported as 0 on page 6", "t_v,u_k", 2},
+    {B "Page 132: btreeInitPage() returns error code 11", 20, "Page 132: btreeI...", "", 0},
+    {"step=check sqlite_code=11 sqlite_error=database disk image is malformed", 64,
+     "step=check sqlite_code=11 sqlite_error=database disk image i...", "", 0},
+    {"row 1 missing from index aaaaaaaaaaaaaaaa; row 2 missing from index bbbbbbbbbbbbbbbbbbbb", 24,
+     "row 1 missing from i...", "aaaaaaaaaaaaaaaa", -1},
+    {"", 16, "", "", 0},
+};
+
+Test(problems, first_message_and_index_list)
+{
+    for (size_t i = 0; i < NELEM(summary_cases); i++) {
+        char first[64], idx[64];
+        const struct summary_case *c = &summary_cases[i];
+        problems_first_message(c->rows, first, c->cap);
+        cr_expect_str_eq(first, c->first, "case %zu", i);
+        cr_expect_eq(problems_index_list(c->rows, false, idx, c->cap), c->nindexes, "case %zu", i);
+        cr_expect_str_eq(idx, c->indexes, "case %zu", i);
+    }
+}
+
+struct failure_case {
+    const char *message;
+    enum problem_kind kind;
+};
+
+static const struct failure_case failure_cases[] = {
+    {"step=check sqlite_code=11 sqlite_error=malformed database schema (t_v) - invalid rootpage",
+     PROBLEM_SCHEMA},
+    {"step=check sqlite_code=11 sqlite_error=database disk image is malformed", PROBLEM_OTHER},
+    {"step=open sqlite_code=26 sqlite_error=file is not a database", PROBLEM_OTHER},
+    {NULL, PROBLEM_OTHER},
+};
+
+/* A log buffer that filled up may have cut its last row: "t_" must not become an index. */
+Test(problems, cut_last_row_is_not_read)
+{
+    char idx[64];
+
+    cr_expect_eq(problems_index_list("row 1 missing from index t_v; row 2 missing from index t_",
+                                     true, idx, sizeof(idx)),
+                 1);
+    cr_expect_str_eq(idx, "t_v");
+}
+
+Test(problems, failures_without_rows)
+{
+    for (size_t i = 0; i < NELEM(failure_cases); i++)
+        cr_expect_eq(problems_classify_failure(failure_cases[i].message), failure_cases[i].kind,
+                     "case %zu", i);
+}
