@@ -56,6 +56,8 @@ struct config {
     size_t ndbs;
     struct db_config *dbs; /* in file order */
     struct alertmanager_config am;
+    char *evidence_dir;         /* where evidence copies go; NULL = off (evidence.h) */
+    int64_t evidence_max_bytes; /* a database larger than this is not copied */
 };
 
 /* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL
