@@ -17,6 +17,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "config.h"
+#include "evidence.h"
 #include "fdguard.h"
 #include "http.h"
 #include "log.h"
@@ -136,11 +137,13 @@ struct workers {
     struct sampler *sampler;
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
+    struct evidence *evidence;   /* NULL without evidence_dir */
 };
 
 static void workers_free(struct workers *w)
 {
     alertpush_free(w->alertpush);
+    evidence_free(w->evidence);
     checker_free(w->checker);
     /* After the checkers: the sampler closes its descriptors, and no connection is open. */
     sampler_free(w->sampler);
@@ -176,8 +179,10 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
+    bool evidence_failed;
+    w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
     if (w->sampler == NULL || w->checker == NULL || (cfg->am.nurls > 0 && w->alertpush == NULL) ||
-        state_configure(st, cfg) != 0) {
+        evidence_failed || state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }
@@ -188,12 +193,15 @@ static int workers_start(struct workers *w)
 {
     if (sampler_start(w->sampler) != 0 || checker_start(w->checker) != 0)
         return -1;
+    if (w->evidence != NULL && evidence_start(w->evidence) != 0)
+        return -1;
     return w->alertpush ? alertpush_start(w->alertpush) : 0;
 }
 
 static void workers_stop(struct workers *w)
 {
     alertpush_stop(w->alertpush);
+    evidence_stop(w->evidence);
     checker_stop(w->checker);
     sampler_stop(w->sampler);
 }

@@ -181,8 +181,10 @@ static void apply_problems(struct check_state *c, const struct check_outcome *o,
     memcpy(c->kinds, o->kinds, sizeof(c->kinds));
     c->first_problem[0] = '\0';
     c->indexes[0] = '\0';
+    c->problem_rows[0] = '\0';
     if (!c->malformed)
         return;
+    snprintf(c->problem_rows, sizeof(c->problem_rows), "%s", o->detail);
     if (problems_worst(c->kinds) < 0)
         c->kinds[problems_classify_failure(o->detail)] = 1; /* SQLITE_CORRUPT, no rows */
     if (!was)

@@ -96,6 +96,7 @@ struct check_state {
     uint64_t malformed_episodes; /* transitions to malformed: one evidence copy each */
     char first_problem[STATE_FIRST_PROBLEM_MAX]; /* first message of the first problem row */
     char indexes[STATE_INDEXES_MAX];             /* "a,b": indexes the logged rows name */
+    char problem_rows[256]; /* the outcome's detail while malformed: first rows, for evidence */
 };
 
 /* Evidence copies (evidence.h). */
