@@ -393,3 +393,37 @@ int problems_index_list(const char *rows, bool last_cut, char *out, size_t len)
     }
     return partial ? -1 : count;
 }
+
+/* The extension tools/sqlite_dbpage.c, as installed (CMakeLists.txt: lib/sqlite-agent). */
+#define RECOVER_HINT                                                                               \
+    "sqlite3 COPY -cmd '.load /usr/local/lib/sqlite-agent/sqlite_dbpage' .recover | "              \
+    "sqlite3 recovered.db"
+
+void problems_advice(int worst, const char *indexes, const char *copy, char *out, size_t len)
+{
+    const char *from = copy != NULL && copy[0] != '\0' ? copy : "a copy taken with writers stopped";
+
+    if (len == 0)
+        return;
+    if (worst == PROBLEM_INDEX)
+        snprintf(out, len,
+                 "Index-only damage: REINDEX %s; nothing is lost (try it on the evidence copy "
+                 "first).",
+                 indexes != NULL && indexes[0] != '\0' ? indexes
+                                                       : "the indexes in the problem rows");
+    else if (worst == PROBLEM_CONSTRAINT)
+        snprintf(out, len,
+                 "Rows break the schema's NOT NULL/CHECK/type rules; the file is sound. Find and "
+                 "fix them with SQL; do not .recover (it drops them).");
+    else
+        snprintf(out, len, "Stop the writers, then recover from %s: %s (COPY = that file).", from,
+                 RECOVER_HINT);
+}
+
+void problems_runbook_anchor(int worst, char *out, size_t len)
+{
+    if (worst < 0 || worst >= PROBLEM_KIND_COUNT)
+        snprintf(out, len, "sqlitedatabasemalformed");
+    else
+        snprintf(out, len, "kind-%s", kind_names[worst]);
+}

@@ -73,4 +73,13 @@ void problems_first_message(const char *rows, char *out, size_t len);
  * cut short (the log buffer was full), so it is not read. */
 int problems_index_list(const char *rows, bool last_cut, char *out, size_t len);
 
+/* What the alert tells the person paged for a worst kind (problems_worst; -1: none known):
+ * index: REINDEX the named indexes, nothing lost; constraint: fix the rows with SQL; anything
+ * else: stop the writers and .recover from the evidence copy (copy may be "" when none). The
+ * wording is the rules' (dashboards/sqlite-agent.rules.yml) and the runbook's. Cut to len. */
+void problems_advice(int worst, const char *indexes, const char *copy, char *out, size_t len);
+
+/* The docs/runbook.md anchor of a kind's section: "kind-index", "kind-btree", ... */
+void problems_runbook_anchor(int worst, char *out, size_t len);
+
 #endif
