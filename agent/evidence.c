@@ -282,6 +282,8 @@ static int backup_open(struct backup_run *b, const char *partial, struct fdguard
                              "unix");
     if (rc == SQLITE_OK)
         rc = exec(b->dst, "PRAGMA journal_mode=OFF");
+    if (rc == SQLITE_OK)
+        chmod(partial, 0600); /* the application's data: readable by the agent's user only */
     return rc;
 }
 
@@ -298,7 +300,7 @@ static void backup_close(struct backup_run *b, struct fdguard *g)
 }
 
 static enum evidence_result backup_to(struct evidence *ev, size_t idx, const char *partial,
-                                      struct copy_facts *f)
+                                      struct copy_facts *f, bool *unreadable)
 {
     struct backup_run b = {.ev = ev, .db = &ev->cfg->dbs[idx]};
     struct fdguard *g = ev->guards[idx];
@@ -319,8 +321,10 @@ static enum evidence_result backup_to(struct evidence *ev, size_t idx, const cha
                 f->page_size = sqlite3_column_int(st, 0);
             sqlite3_finalize(st);
             r = backup_steps(&b, bk, f);
-            if (sqlite3_backup_finish(bk) != SQLITE_OK && r == EVIDENCE_OK)
+            int frc = sqlite3_backup_finish(bk);
+            if (frc != SQLITE_OK && r == EVIDENCE_OK)
                 r = EVIDENCE_ERROR;
+            *unreadable = (frc & 0xff) == SQLITE_NOTADB || (frc & 0xff) == SQLITE_CORRUPT;
         } else {
             log_warn("evidence copy cannot start", "db", b.db->name, "error", sqlite3_errmsg(b.dst),
                      NULL);
@@ -337,6 +341,58 @@ static enum evidence_result backup_to(struct evidence *ev, size_t idx, const cha
     }
     backup_close(&b, g);
     f->seconds = clock_mono_s() - t0;
+    return r;
+}
+
+/*
+ * When SQLite cannot read the file at all (SQLITE_NOTADB: a garbage header; SQLITE_CORRUPT
+ * before the first page: a file cut short of what its header says), the backup API cannot copy
+ * it, and the bytes themselves are the evidence: copied raw, with the file compared before and
+ * after (a writer cannot have it open as a database, but the copy must say if it changed). The
+ * descriptor goes back through the guard: a check may have a connection open on the file.
+ */
+static enum evidence_result raw_copy(struct evidence *ev, size_t idx, const char *partial,
+                                     struct copy_facts *f)
+{
+    const struct db_config *db = &ev->cfg->dbs[idx];
+    unsigned char buf[HASH_CHUNK];
+    struct stat before, after;
+    enum evidence_result r = EVIDENCE_ERROR;
+    int in = open(db->path, O_RDONLY | O_CLOEXEC | O_NOCTTY), out = -1;
+    off_t off = 0;
+    ssize_t n = 0;
+
+    f->mode = "raw";
+    f->pages = 0;
+    f->page_size = 0;
+    if (in < 0 || fstat(in, &before) != 0)
+        goto out;
+    if ((int64_t)before.st_size > ev->cfg->evidence_max_bytes) {
+        r = EVIDENCE_TOO_BIG;
+        goto out;
+    }
+    out = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0)
+        goto out;
+    while (off < before.st_size && (n = pread(in, buf, sizeof(buf), off)) > 0) {
+        if (write(out, buf, (size_t)n) != n)
+            goto out;
+        off += n;
+    }
+    if (n < 0 || fsync(out) != 0 || fstat(in, &after) != 0)
+        goto out;
+    if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+        log_warn("database changed during a raw evidence copy; copy discarded", "db", db->name,
+                 NULL);
+        goto out;
+    }
+    r = EVIDENCE_OK;
+out:
+    if (out >= 0)
+        close(out); /* the copy: no connection of the agent is open on it */
+    if (in >= 0)
+        fdguard_release(ev->guards[idx], in);
     return r;
 }
 
@@ -503,7 +559,12 @@ enum evidence_result evidence_copy_one(struct evidence *ev, size_t idx, const st
     }
     snprintf(partial, sizeof(partial), "%s%s", path, PARTIAL_SUFFIX);
     unlink(partial); /* a leftover of a copy cut short; the name has a timestamp */
-    r = backup_to(ev, idx, partial, &facts);
+    bool unreadable = false;
+    r = backup_to(ev, idx, partial, &facts, &unreadable);
+    if (r == EVIDENCE_ERROR && unreadable && !ticker_stopping(&ev->ticker)) {
+        unlink(partial);
+        r = raw_copy(ev, idx, partial, &facts);
+    }
     if (r == EVIDENCE_OK && hash_file(partial, &facts) != 0)
         r = EVIDENCE_ERROR;
     if (r == EVIDENCE_OK && rename(partial, path) != 0)
