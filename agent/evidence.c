@@ -71,10 +71,17 @@ static bool dir_usable(const struct config *cfg)
 {
     struct stat dir, parent;
 
-    if (stat(cfg->evidence_dir, &dir) != 0 || !S_ISDIR(dir.st_mode) ||
-        access(cfg->evidence_dir, W_OK | X_OK) != 0) {
+    const char *why = NULL;
+
+    if (stat(cfg->evidence_dir, &dir) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(dir.st_mode))
+        why = strerror(ENOTDIR);
+    else if (access(cfg->evidence_dir, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why != NULL) {
         log_error("evidence_dir is not a writable directory", "evidence_dir", cfg->evidence_dir,
-                  "error", strerror(errno ? errno : ENOTDIR), NULL);
+                  "error", why, NULL);
         return false;
     }
     for (size_t i = 0; i < cfg->ndbs; i++) {
