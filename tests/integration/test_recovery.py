@@ -424,6 +424,56 @@ class RecoveryTest(unittest.TestCase):
                 self.assertEqual(ann["first_problem"], prom["first_problem"])
 
 
+class DbpageExtensionTest(unittest.TestCase):
+    """tools/sqlite_dbpage.c in Debian 12's sqlite3: the bytes of each page as they are in the
+    file, nothing past the end, no writes; and without it, stock .recover fails here."""
+
+    def shell(self, path, sql, load=True):
+        cmd = ["sqlite3", path] + (["-cmd", ".load %s" % EXT] if load else []) + [sql]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def test_pages_as_in_the_file(self):
+        d = tempfile.mkdtemp(prefix="dbpage-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = F.make_zeroed_leaf(d)
+        with open(path, "rb") as f:
+            data = f.read()
+        psize = F._page_size(data)
+        npages = len(data) // psize
+        p = self.shell(path, "SELECT count(*), min(pgno), max(pgno) FROM sqlite_dbpage;")
+        self.assertEqual(p.stdout.strip(), "%d|1|%d" % (npages, npages), p.stderr)
+        for pgno in (1, 2, npages // 2, npages):
+            p = self.shell(path, "SELECT hex(data) FROM sqlite_dbpage('main') WHERE pgno = %d;"
+                           % pgno)
+            self.assertEqual(bytes.fromhex(p.stdout.strip()),
+                             data[(pgno - 1) * psize:pgno * psize], "page %d" % pgno)
+        for pgno in (0, npages + 1, -1):
+            p = self.shell(path, "SELECT count(*) FROM sqlite_dbpage WHERE pgno = %d;" % pgno)
+            self.assertEqual(p.stdout.strip(), "0")
+        p = self.shell(path, "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2;")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("may not be modified", p.stderr)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+
+    def test_stock_recover_fails_on_debian_12(self):
+        """What the runbook says: without the extension .recover stops, even on a healthy
+        file (Debian's libsqlite3 has no SQLITE_ENABLE_DBPAGE_VTAB)."""
+        d = tempfile.mkdtemp(prefix="dbpage-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = F.make_healthy(d)
+        p = self.shell(path, "SELECT count(*) FROM sqlite_dbpage;", load=False)
+        if p.returncode == 0:
+            self.skipTest("this sqlite3 has sqlite_dbpage built in: stock .recover works")
+        self.assertIn("no such table: sqlite_dbpage", p.stderr)
+        p = self.shell(path, ".recover", load=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("SQL logic error", p.stderr)
+        p = self.shell(path, ".recover")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.count("INSERT OR IGNORE INTO 't'"), 4000, p.stderr)
+
+
 WRITER = r"""
 import sqlite3, sys, time
 con = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
