@@ -217,17 +217,36 @@ struct backup_run {
     bool snapshot; /* a read transaction held across batches (WAL) */
 };
 
+/*
+ * The batch after a restart (rollback mode: a commit between two steps makes backup.c start
+ * again from page 1). Doubling it lets a copy finish between commits that come faster than the
+ * whole copy takes in small batches; the cap keeps each step, during which a committing writer
+ * waits for the copy's SHARED lock, within EVIDENCE_STEP_MAX_MS at the rate measured so far.
+ */
+static int next_batch(int batch, int64_t pages_done, int64_t ms_spent)
+{
+    int64_t cap = ms_spent > 0 ? pages_done * EVIDENCE_STEP_MAX_MS / ms_spent : INT32_MAX;
+
+    if (cap < EVIDENCE_BATCH_PAGES)
+        cap = EVIDENCE_BATCH_PAGES;
+    int64_t want = (int64_t)batch * 2;
+    return (int)(want < cap ? want : cap);
+}
+
 /* Steps the backup to the end. Returns an evidence result; stopping counts as an error. */
 static enum evidence_result backup_steps(struct backup_run *b, sqlite3_backup *bk,
                                          struct copy_facts *f)
 {
-    int64_t deadline = clock_mono_ms() + EVIDENCE_SNAPSHOT_MAX_MS;
-    int last_remaining = -1;
+    int64_t deadline = clock_mono_ms() + EVIDENCE_SNAPSHOT_MAX_MS, pages_done = 0, ms_spent = 0;
+    int last_remaining = -1, batch = EVIDENCE_BATCH_PAGES;
 
     for (;;) {
         if (ticker_stopping(&b->ev->ticker) || clock_mono_ms() > deadline)
             return EVIDENCE_ERROR;
-        int rc = sqlite3_backup_step(bk, EVIDENCE_BATCH_PAGES);
+        int64_t t0 = clock_mono_ms();
+        int rc = sqlite3_backup_step(bk, batch);
+        ms_spent += clock_mono_ms() - t0;
+        pages_done += batch;
         int total = sqlite3_backup_pagecount(bk), remaining = sqlite3_backup_remaining(bk);
         if ((int64_t)total * f->page_size > b->ev->cfg->evidence_max_bytes)
             return EVIDENCE_TOO_BIG;
@@ -240,14 +259,17 @@ static enum evidence_result backup_steps(struct backup_run *b, sqlite3_backup *b
             continue;
         }
         if (rc != SQLITE_OK) {
-            log_warn("evidence copy failed", "db", b->db->name, "error", sqlite3_errstr(rc), NULL);
+            log_info("the backup API cannot read the database", "db", b->db->name, "error",
+                     sqlite3_errstr(rc), NULL);
             return EVIDENCE_ERROR;
         }
-        /* backup.c restarts from page 1 when another process changed the source between
-         * steps: remaining goes back up. */
-        if (last_remaining >= 0 && remaining > last_remaining &&
-            ++f->restarts > EVIDENCE_RESTARTS_MAX)
-            return EVIDENCE_ERROR;
+        /* A step that made no progress started again from page 1 (backup.c restarts when
+         * another process changed the source since the last step). */
+        if (last_remaining >= 0 && remaining >= last_remaining) {
+            if (++f->restarts > EVIDENCE_RESTARTS_MAX)
+                return EVIDENCE_ERROR;
+            batch = next_batch(batch, pages_done, ms_spent);
+        }
         last_remaining = remaining;
         if (!b->snapshot)
             sleep_ms(BATCH_PAUSE_MS); /* no lock held now: a writer may commit */

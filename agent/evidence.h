@@ -19,7 +19,8 @@
  * the directory of a monitored database (refused at start). No harm: in WAL mode the copy
  * reads one snapshot (readers never block a WAL writer; only a checkpoint waits for the copy
  * to end, bounded by EVIDENCE_SNAPSHOT_MAX_MS); in rollback mode no lock is held between
- * batches of EVIDENCE_BATCH_PAGES, and a waiting writer ends the batch at once.
+ * batches of EVIDENCE_BATCH_PAGES, doubled after each restart by a commit in between up to
+ * EVIDENCE_STEP_MAX_MS of reading, so a writer waits at most that long for one step.
  */
 #ifndef SQLITE_AGENT_EVIDENCE_H
 #define SQLITE_AGENT_EVIDENCE_H
@@ -33,6 +34,9 @@
 #define EVIDENCE_SNAPSHOT_MAX_MS 30000
 /* A rollback-mode copy restarted this often by commits in between gives up (error). */
 #define EVIDENCE_RESTARTS_MAX 50
+/* After a restart the batch doubles, but no step reads for longer than this (at the rate
+ * measured): the longest a committing writer waits for the copy's lock. */
+#define EVIDENCE_STEP_MAX_MS 100
 
 struct evidence;
 
