@@ -95,6 +95,11 @@ static bool dir_usable(const struct config *cfg)
     return true;
 }
 
+bool evidence_config_ok(const struct config *cfg)
+{
+    return cfg->evidence_dir == NULL || dir_usable(cfg);
+}
+
 struct evidence *evidence_new(const struct config *cfg, struct state *st,
                               struct fdguard *const *guards, bool *failed)
 {

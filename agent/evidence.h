@@ -40,6 +40,10 @@
 
 struct evidence;
 
+/* Whether cfg's evidence_dir (if any) can be used; logs why not. For --check-config and for a
+ * reload to be refused before the running workers stop. */
+bool evidence_config_ok(const struct config *cfg);
+
 /* NULL when cfg has no evidence_dir (nothing to do), or on failure (logged; *failed set). */
 struct evidence *evidence_new(const struct config *cfg, struct state *st,
                               struct fdguard *const *guards, bool *failed);

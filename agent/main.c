@@ -272,6 +272,10 @@ static void reload(struct workers *w, struct state *st, const char *path)
 {
     struct config *cfg = config_load(path, stderr);
 
+    if (cfg != NULL && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        cfg = NULL;
+    }
     if (cfg == NULL) {
         log_error("config reload failed, keeping the running config", "config", path, NULL);
         state_reload_done(st, false, clock_wall_ms());
@@ -359,6 +363,10 @@ int main(int argc, char **argv)
     struct config *cfg = config_load(o.config, stderr);
     if (cfg == NULL)
         return EXIT_USAGE;
+    if (o.check_config && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
     if (o.check_config) {
         printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
         config_free(cfg);

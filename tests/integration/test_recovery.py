@@ -476,6 +476,39 @@ class DbpageExtensionTest(unittest.TestCase):
         self.assertEqual(p.stdout.count("INSERT OR IGNORE INTO 't'"), 4000, p.stderr)
 
 
+class EvidenceDirTest(unittest.TestCase):
+    """evidence_dir must be a writable directory holding no monitored database: refused by
+    --check-config and at start, and a reload to such a value keeps the running config."""
+
+    def test_refused_where_it_would_harm(self):
+        d = tempfile.mkdtemp(prefix="evidence-dir-")
+        self.addCleanup(shutil.rmtree, d, True)
+        db = F.make_healthy(d)
+        good = tempfile.mkdtemp(prefix="evidence-dir-ok-")
+        self.addCleanup(shutil.rmtree, good, True)
+        for bad, why in ((d, "the directory of a monitored database"),
+                         (os.path.join(d, "missing"), "not a writable directory"),
+                         (db, "not a writable directory")):
+            with self.subTest(evidence_dir=bad):
+                cfg = os.path.join(good, "bad.ini")
+                with open(cfg, "w") as f:
+                    f.write(H.config_text([{"name": "a", "path": db}], {"evidence_dir": bad}))
+                p = H.run_agent("-c", cfg, "--check-config")
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn(why, p.stderr)
+                p = H.run_agent("-c", cfg, timeout=30)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn(why, p.stderr)
+                os.remove(cfg)
+        with H.Agent([{"name": "a", "path": db}], {"evidence_dir": good}) as a:
+            a.reload(databases=[{"name": "a", "path": db}], agent={"evidence_dir": d})
+            s = a.wait_value("sqlite_agent_config_last_reload_successful", {}, lambda v: v == 0,
+                             10)
+            self.assertEqual(H.value(s, "sqlite_up", db="a"), 1)  # still running, still sampling
+            self.assertIn("the directory of a monitored database", a.stderr())
+        self.assertEqual(os.listdir(good), [])  # a healthy database is never copied
+
+
 WRITER = r"""
 import sqlite3, sys, time
 con = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
