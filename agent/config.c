@@ -62,6 +62,8 @@
 #define TIMEOUT_BOUNDS 100, HOUR
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
+/* evidence_max_bytes: 1 MiB .. 16 TiB */
+#define EVIDENCE_BOUNDS (INT64_C(1) << 20), (INT64_C(1) << 44)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -533,12 +535,11 @@ static int set_bytes(const struct config_key *k, void *base, const char *value, 
     for (size_t i = 0; rest != NULL && i < ARRAY_LEN(units); i++) {
         if (strcmp(rest, units[i].suffix) != 0)
             continue;
-        int64_t bytes = v > (uint64_t)(INT64_MAX >> units[i].shift) ? INT64_MAX
-                                                                      : (int64_t)(v << units[i].shift);
+        bool over = v > (uint64_t)(INT64_MAX >> units[i].shift);
+        int64_t bytes = over ? INT64_MAX : (int64_t)(v << units[i].shift);
         if (bytes < k->min || bytes > k->max) {
             snprintf(why, len, "\"%s\" is out of range (%lld..%lld bytes)",
-                     value_echo(value, echo, sizeof(echo)), (long long)k->min,
-                     (long long)k->max);
+                     value_echo(value, echo, sizeof(echo)), (long long)k->min, (long long)k->max);
             return -1;
         }
         *(int64_t *)((char *)base + k->offset) = bytes;
@@ -580,7 +581,7 @@ static const struct config_key config_keys[] = {
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
-    {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  1 << 20, INT64_C(1) << 44, "1GiB", 0},
+    {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},

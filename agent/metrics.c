@@ -905,8 +905,7 @@ static void put_db_pairs(struct buf *out, const char *name, const struct labels 
 }
 
 /* Every kind, zeros included, from the last completed check: a bounded six per database. */
-static void put_check_problems(struct buf *out, const struct snapshot *snap,
-                               const struct labels *l)
+static void put_check_problems(struct buf *out, const struct snapshot *snap, const struct labels *l)
 {
     static const char name[] = "sqlite_check_problems";
     bool header = false;
@@ -933,8 +932,7 @@ static void put_check_problems(struct buf *out, const struct snapshot *snap,
 
 /* One series per malformed database, for the alert's annotations: the worst kind, all kinds,
  * the first problem (cut to STATE_FIRST_PROBLEM_MAX) and the indexes to REINDEX. */
-static void put_first_problem(struct buf *out, const struct snapshot *snap,
-                              const struct labels *l)
+static void put_first_problem(struct buf *out, const struct snapshot *snap, const struct labels *l)
 {
     static const char name[] = "sqlite_check_first_problem_info";
     bool header = false;
@@ -954,10 +952,10 @@ static void put_first_problem(struct buf *out, const struct snapshot *snap,
                               "name.");
             header = true;
         }
-        const char *pairs[] = {"check", config_check_kind_str(d->check.last_kind),
-                               "kind", problems_kind_str((enum problem_kind)worst),
-                               "kinds", kinds,
-                               "row", d->check.first_problem,
+        const char *pairs[] = {"check",   config_check_kind_str(d->check.last_kind),
+                               "kind",    problems_kind_str((enum problem_kind)worst),
+                               "kinds",   kinds,
+                               "row",     d->check.first_problem,
                                "indexes", d->check.indexes,
                                NULL};
         struct value v = value_u64(1);

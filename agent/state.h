@@ -114,8 +114,8 @@ const char *state_evidence_result_str(enum evidence_result r);
 
 struct evidence_state {
     uint64_t copies[EVIDENCE_RESULT_COUNT];
-    uint64_t episode;            /* check_state.malformed_episodes last attempted */
-    int64_t last_ok_ms;          /* wall clock of the last good copy; 0 = none */
+    uint64_t episode;             /* check_state.malformed_episodes last attempted */
+    int64_t last_ok_ms;           /* wall clock of the last good copy; 0 = none */
     char path[EVIDENCE_PATH_MAX]; /* the last good copy, "" when none */
 };
 
