@@ -172,6 +172,19 @@ def recover(copy, out, fix_header=False):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
 
+def dump_rows(copy, out, table="t"):
+    """Rows of table after the runbook's .dump fallback: the script with its final
+    "ROLLBACK; -- due to errors" turned into COMMIT. None when nothing came through."""
+    dump = subprocess.run(["sqlite3", "-readonly", copy, ".dump"], capture_output=True,
+                          timeout=120).stdout
+    dump = re.sub(rb"ROLLBACK; -- due to errors\n?$", b"COMMIT;\n", dump)
+    subprocess.run(["sqlite3", out], input=dump, capture_output=True, timeout=120)
+    try:
+        return len(rows(out, table))
+    except sqlite3.OperationalError:
+        return None
+
+
 def page_cells(path, pgno):
     """Cells on page pgno of a healthy file (fileformat2 1.6: header offset 3)."""
     with open(path, "rb") as f:
@@ -329,8 +342,14 @@ class RecoveryTest(unittest.TestCase):
             self.assertEqual(len(got) + laf_rows, len(expected))  # the orphan leaf, unnamed
         elif name in ("unused_page", "freelist_count", "bad_rootpage", "garbage_header"):
             self.assertEqual(lost, 0)
-        report("%s: sqlite-agent-recover%s -> t %d/%d rows, lost_and_found %d" %
-               (name, " --fix-header" if fix_header else "", len(got), len(expected), laf_rows))
+        dumped = dump_rows(copy, out + ".dump")
+        if name == "garbage_header":
+            self.assertIsNone(dumped)
+        else:
+            self.assertEqual(dumped, len(got))  # .dump + COMMIT: the same rows of t, no more
+        report("%s: sqlite-agent-recover%s -> t %d/%d rows, lost_and_found %d; .dump+COMMIT %s" %
+               (name, " --fix-header" if fix_header else "", len(got), len(expected), laf_rows,
+                dumped))
 
     def _recover_recover_fix_header(self, name, copy, out, ref_rows, work):
         p = recover(copy, out + ".plain")
@@ -343,6 +362,7 @@ class RecoveryTest(unittest.TestCase):
         p = recover(copy, out + ".recovered")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(len(rows(out + ".recovered", "c")), 2)
+        self.assertEqual(dump_rows(copy, out + ".dump", "c"), 2)
         # the runbook's way: find the rows, fix them with SQL, on a copy first. "m IS NULL" finds
         # nothing: SQLite takes the NOT NULL declaration at its word and folds it to false.
         shutil.copy(copy, out)
