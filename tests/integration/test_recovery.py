@@ -166,6 +166,14 @@ def integrity(path):
     return (p.stdout + p.stderr).strip()
 
 
+def integrity_immutable(path):
+    """integrity_check the way the runbook checks an evidence copy: immutable=1, no side
+    files."""
+    p = subprocess.run(["sqlite3", "file:%s?immutable=1" % path, "PRAGMA integrity_check;"],
+                       capture_output=True, text=True, timeout=60)
+    return (p.stdout + p.stderr).strip()
+
+
 def recover(copy, out, fix_header=False):
     env = dict(os.environ, SQLITE_DBPAGE_EXT=EXT)
     cmd = [RECOVER] + (["--fix-header"] if fix_header else []) + [copy, out]
@@ -175,8 +183,8 @@ def recover(copy, out, fix_header=False):
 def dump_rows(copy, out, table="t"):
     """Rows of table after the runbook's .dump fallback: the script with its final
     "ROLLBACK; -- due to errors" turned into COMMIT. None when nothing came through."""
-    dump = subprocess.run(["sqlite3", "-readonly", copy, ".dump"], capture_output=True,
-                          timeout=120).stdout
+    dump = subprocess.run(["sqlite3", "file:%s?immutable=1" % copy, ".dump"],
+                          capture_output=True, timeout=120).stdout
     dump = re.sub(rb"ROLLBACK; -- due to errors\n?$", b"COMMIT;\n", dump)
     subprocess.run(["sqlite3", out], input=dump, capture_output=True, timeout=120)
     try:
@@ -299,7 +307,7 @@ class RecoveryTest(unittest.TestCase):
                 self.assertEqual(manifest["path"], self.paths[name])
                 self.assertGreaterEqual(manifest["kinds"][kind], 1)
                 # the copy shows the damage the live file shows
-                live, mine = integrity(self.paths[name]), integrity(copy)
+                live, mine = integrity(self.paths[name]), integrity_immutable(copy)
                 if name == "wal_frame":
                     # the live damage is in a WAL frame; the copy holds that page in place
                     self.assertIn("btreeInitPage() returns error code 11", mine)
@@ -308,6 +316,12 @@ class RecoveryTest(unittest.TestCase):
                     self.assertEqual(mine, live)
                 out = os.path.join(work, name + "-recovered.db")
                 getattr(self, "_recover_" + how)(name, copy, out, ref_rows, work)
+                # the runbook's steps leave the copy as it was, and nothing next to it
+                with open(copy, "rb") as f:
+                    self.assertEqual(manifest["sha256"], hashlib.sha256(f.read()).hexdigest())
+        self.assertEqual(sorted(os.listdir(self.evidence)),
+                         sorted(n for c in copies.values()
+                                for n in (os.path.basename(c), os.path.basename(c) + ".manifest")))
 
     def _recover_reindex(self, name, copy, out, ref_rows, work):
         shutil.copy(copy, out)
@@ -333,7 +347,7 @@ class RecoveryTest(unittest.TestCase):
             expected = self.wal_reference
         self.assertFalse(got - expected, "%d recovered rows were never there" % len(got - expected))
         lost = len(expected) - len(got)
-        m = re.search(r"Page (\d+): btreeInitPage", integrity(copy))
+        m = re.search(r"Page (\d+): btreeInitPage", integrity_immutable(copy))
         if name == "zeroed_leaf":
             self.assertEqual(lost, page_cells(self.reference, int(m.group(1))))
         elif name == "wal_frame":
@@ -603,7 +617,7 @@ class EvidenceUnderWriterTest(unittest.TestCase):
         self.assertEqual(manifest["copy_mode"], "wal_snapshot" if wal else "rollback_batches")
         # the copy opens, alone (no -wal next to it), and shows the same damage
         self.assertFalse(os.path.exists(copy + "-wal"))
-        self.assertIn("Page %d: btreeInitPage() returns error code 11" % victim, integrity(copy))
+        self.assertIn("Page %d: btreeInitPage() returns error code 11" % victim, integrity_immutable(copy))
         logged = len(rows(copy, "log"))
         work = tempfile.mkdtemp(prefix="evidence-writer-out-")
         self.addCleanup(shutil.rmtree, work, True)
