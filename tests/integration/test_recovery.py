@@ -134,6 +134,26 @@ def make_not_null(directory, name="not-null.db"):
     return path
 
 
+def make_check_violation(directory, name="check.db"):
+    """A row written with PRAGMA ignore_check_constraints=1 that breaks the table's CHECK:
+    "CHECK constraint failed in k"."""
+    path = os.path.join(directory, name)
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE k(id INTEGER PRIMARY KEY, n INTEGER CHECK (n > 0))")
+    con.executemany("INSERT INTO k VALUES (?, ?)", [(1, 5), (2, 7)])
+    con.execute("PRAGMA ignore_check_constraints=1")
+    con.execute("INSERT INTO k VALUES (3, -5)")
+    con.commit()
+    con.close()
+    return path
+
+
+# Constraint damage: (table, WHERE finding the rows, the fix, rows in the table)
+FIXES = {
+    "not_null": ("c", "typeof(m) = 'null'", "UPDATE c SET m = '' WHERE typeof(m) = 'null'", 3),
+    "check_violation": ("k", "NOT (n > 0)", "UPDATE k SET n = -n WHERE NOT (n > 0)", 3),
+}
+
 # name: (maker, expected worst kind, recovery)
 CASES = {
     "index_mismatch": (F.make_index_mismatch, "index", "reindex"),
@@ -372,26 +392,29 @@ class RecoveryTest(unittest.TestCase):
         self._recover_recover(name, copy, out, ref_rows, work, fix_header=True)
 
     def _recover_sql_fix(self, name, copy, out, ref_rows, work):
-        # .recover recreates NOT NULL and drops the row that breaks it: the runbook says no
+        table, where, fix, total = FIXES[name]
+        # .recover recreates the constraint and drops the row that breaks it: the runbook says
+        # no; so does .dump
         p = recover(copy, out + ".recovered")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(len(rows(out + ".recovered", "c")), 2)
-        self.assertEqual(dump_rows(copy, out + ".dump", "c"), 2)
-        # the runbook's way: find the rows, fix them with SQL, on a copy first. "m IS NULL" finds
-        # nothing: SQLite takes the NOT NULL declaration at its word and folds it to false.
+        self.assertEqual(len(rows(out + ".recovered", table)), total - 1)
+        self.assertEqual(dump_rows(copy, out + ".dump", table), total - 1)
+        # the runbook's way: find the rows, fix them with SQL, on a copy first
         shutil.copy(copy, out)
-        found = subprocess.run(["sqlite3", out, "SELECT id FROM c WHERE m IS NULL;"],
+        if name == "not_null":
+            # "m IS NULL" finds nothing: SQLite takes NOT NULL at its word and folds it to false
+            found = subprocess.run(["sqlite3", out, "SELECT id FROM c WHERE m IS NULL;"],
+                                   capture_output=True, text=True, check=True,
+                                   timeout=60).stdout
+            self.assertEqual(found, "")
+        found = subprocess.run(["sqlite3", out, "SELECT rowid FROM %s WHERE %s;" % (table, where)],
                                capture_output=True, text=True, check=True, timeout=60).stdout
-        self.assertEqual(found, "")
-        found = subprocess.run(["sqlite3", out, "SELECT id FROM c WHERE typeof(m) = 'null';"],
-                               capture_output=True, text=True, check=True, timeout=60).stdout
-        self.assertEqual(found, "1\n")
-        subprocess.run(["sqlite3", out, "UPDATE c SET m = '' WHERE typeof(m) = 'null';"],
-                       check=True, timeout=60)
+        self.assertEqual(found.split(), ["1" if name == "not_null" else "3"])
+        subprocess.run(["sqlite3", out, fix + ";"], check=True, timeout=60)
         self.assertEqual(integrity(out), "ok")
-        self.assertEqual(len(rows(out, "c")), 3)
-        report("%s: .recover keeps 2/3 rows (drops the NULL one); UPDATE on the copy -> ok, 3/3"
-               % name)
+        self.assertEqual(len(rows(out, table)), total)
+        report("%s: .recover and .dump keep %d/%d rows (drop the bad one); the SQL fix on the "
+               "copy -> ok, %d/%d" % (name, total - 1, total, total, total))
 
     # -- the alert ------------------------------------------------------------------------
 
@@ -508,6 +531,39 @@ class DbpageExtensionTest(unittest.TestCase):
         p = self.shell(path, ".recover")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.count("INSERT OR IGNORE INTO 't'"), 4000, p.stderr)
+
+
+class CheckConstraintTest(unittest.TestCase):
+    """A limit of every read-only check: SQLite drops CHECK constraints when it parses a schema
+    on a read-only connection (3.40.1, src/build.c, sqlite3AddCheckConstraint: nothing is added
+    when sqlite3BtreeIsReadonly), so integrity_check there cannot report "CHECK constraint
+    failed". The agent says ok, as SQLite does; a read-write integrity_check on a copy finds
+    the row (docs/runbook.md, Kind: constraint)."""
+
+    def test_check_violations_need_a_read_write_look(self):
+        d = tempfile.mkdtemp(prefix="check-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = make_check_violation(d)
+        with H.Agent([{"name": "k", "path": path, "check": "integrity"}]) as a:
+            s = a.wait_value("sqlite_check_runs_total", {"db": "k", "result": "ok"},
+                             lambda v: v is not None and v >= 1, TIMEOUT)
+            self.assertEqual(H.value(s, "sqlite_database_malformed", db="k"), 0)
+            self.assertEqual(H.value(s, "sqlite_check_problems", db="k", kind="constraint"), 0)
+        self.assertEqual(integrity(path), "ok")  # read-only, as the agent reads
+        copy = os.path.join(d, "copy.db")
+        shutil.copy(path, copy)
+        p = subprocess.run(["sqlite3", copy, "PRAGMA query_only=1; PRAGMA integrity_check;"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.stdout.strip(), "CHECK constraint failed in k")
+        table, where, fix, total = FIXES["check_violation"]
+        found = subprocess.run(["sqlite3", copy, "SELECT rowid FROM %s WHERE %s;" % (table, where)],
+                               capture_output=True, text=True, check=True, timeout=60).stdout
+        self.assertEqual(found.split(), ["3"])
+        subprocess.run(["sqlite3", copy, fix + ";"], check=True, timeout=60)
+        p = subprocess.run(["sqlite3", copy, "PRAGMA integrity_check;"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.stdout.strip(), "ok")
+        self.assertEqual(len(rows(copy, "k")), total)
 
 
 class EvidenceDirTest(unittest.TestCase):
