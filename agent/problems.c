@@ -86,7 +86,7 @@ static const char *const btree_prefixes[] = {
 
 /* Rows of the per-table checks (pragma.c, 3.40.1, case PragTyp_INTEGRITY_CHECK), whole rows,
  * and the SQLITE_CORRUPT message of a schema SQLite cannot load (prepare.c, corruptSchema:
- * "malformed database schema (%s)", then " - " and the reason). */
+ * "malformed database schema (%s)", then " - " and the reason when there is one). */
 static const struct pattern row_messages[] = {
     {"row %d missing from index %s", PROBLEM_INDEX},
     {"non-unique entry in index %s", PROBLEM_INDEX},
@@ -97,6 +97,7 @@ static const struct pattern row_messages[] = {
     {"NUMERIC value in %s.%s", PROBLEM_CONSTRAINT},
     {"TEXT value in %s.%s", PROBLEM_CONSTRAINT},
     {"CHECK constraint failed in %s", PROBLEM_CONSTRAINT},
+    {"malformed database schema (%s)", PROBLEM_SCHEMA},
     {"malformed database schema (%s)%s", PROBLEM_SCHEMA},
 };
 

@@ -41,6 +41,7 @@ static const struct kind_case cases[] = {
     /* prepare.c, corruptSchema: the SQLITE_CORRUPT message of a schema that cannot load */
     {"malformed database schema (t_v) - invalid rootpage", PROBLEM_SCHEMA, "seen"},
     {"malformed database schema (t) - duplicate column name: v", PROBLEM_SCHEMA, "seen"},
+    {"malformed database schema (t)", PROBLEM_SCHEMA, "format"},
     /* btree.c, checkTreePage */
     {B "Page 132: btreeInitPage() returns error code 11", PROBLEM_BTREE, "seen"},
     {B "On tree page 10 cell 0: Offset 4094 out of range 191..4092", PROBLEM_BTREE, "seen"},
