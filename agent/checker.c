@@ -192,9 +192,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 
     dbopen_plan(db->path, &r.open);
     if (r.open.mode == DBOPEN_REFUSE) {
-        snprintf(out->detail, sizeof(out->detail),
-                 "the -wal has frames but the -shm is missing, and opening would create it "
-                 "owned by the agent's user");
+        snprintf(out->detail, sizeof(out->detail), "%s", r.open.why);
         out->result = CHECK_RESULT_ERROR;
         goto done;
     }
