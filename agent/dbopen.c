@@ -33,6 +33,8 @@ static int ro_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int
     const int theirs = SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL |
                        SQLITE_OPEN_SUPER_JOURNAL;
     (void)vfs;
+    if ((flags & theirs) && name != NULL && safeopen_may_block(name))
+        return SQLITE_CANTOPEN; /* a FIFO: SQLite's open would wait for a writer for ever */
     if (flags & theirs) {
         flags &= ~(SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_DELETEONCLOSE);
         flags |= SQLITE_OPEN_READONLY;

@@ -213,6 +213,13 @@ enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err)
     return stat_result(rc, st, err);
 }
 
+bool safeopen_may_block(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
 enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
                                    int *err)
 {

@@ -89,6 +89,11 @@ enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *ou
  * MISSING, SYMLINK, NOT_REGULAR, or ERRNO (*err). *st filled in when OK. */
 enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err);
 
+/* For SQLite's own opens (the VFS's xOpen): true when something is at path that open(2)
+ * without O_NONBLOCK could block on, i.e. anything but a regular file, a link (which SQLite's
+ * O_NOFOLLOW refuses anyway) or nothing. */
+bool safeopen_may_block(const char *path);
+
 #define SAFEOPEN_FOLLOW 1u /* follow a last link (the config file); else O_NOFOLLOW */
 
 /*
