@@ -152,7 +152,8 @@ static bool read_would_spin(struct dbopen *p)
     unsigned char hdr[WAL_HDRSIZE];
     char path[SAFEOPEN_PATH_MAX + 16];
     struct stat st;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = UNIX_SHM_DMS, .l_len = 1};
+    struct flock fl = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = UNIX_SHM_DMS, .l_len = 1};
     int err;
 
     snprintf(path, sizeof(path), "%s-wal", p->path);
@@ -280,8 +281,9 @@ bool dbopen_unchanged(const char *path, const struct dbopen *p)
     struct stat now, wal;
 
     (void)path;
-    if (lstat(p->path, &now) != 0 || now.st_ino != p->before.st_ino || now.st_dev != p->before.st_dev ||
-        now.st_size != p->before.st_size || now.st_mtim.tv_sec != p->before.st_mtim.tv_sec ||
+    if (lstat(p->path, &now) != 0 || now.st_ino != p->before.st_ino ||
+        now.st_dev != p->before.st_dev || now.st_size != p->before.st_size ||
+        now.st_mtim.tv_sec != p->before.st_mtim.tv_sec ||
         now.st_mtim.tv_nsec != p->before.st_mtim.tv_nsec ||
         now.st_ctim.tv_sec != p->before.st_ctim.tv_sec ||
         now.st_ctim.tv_nsec != p->before.st_ctim.tv_nsec)

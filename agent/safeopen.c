@@ -78,8 +78,8 @@ static bool link_ok(struct resolver *r, const struct stat *lst)
 
 /* appendOnePathElement: name[0..n) onto the path; if the prefix is now a link, its target is
  * written to target (a NUL-terminated string) and *is_link set. */
-static enum safeopen_result append_one(struct resolver *r, const char *name, size_t n,
-                                       char *target, bool *is_link)
+static enum safeopen_result append_one(struct resolver *r, const char *name, size_t n, char *target,
+                                       bool *is_link)
 {
     char *o = r->out->path;
     struct stat lst;

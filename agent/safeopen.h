@@ -68,9 +68,9 @@ int safeopen_errno(enum safeopen_result r, int err);
 bool safeopen_link_allowed(uid_t link_uid, uid_t target_uid, uid_t euid);
 
 struct safeopen_path {
-    char path[SAFEOPEN_PATH_MAX + 1]; /* absolute, no "." or "..", no links (when OK) */
-    int links;                        /* links followed */
-    int err;                          /* errno, for SAFEOPEN_ERRNO */
+    char path[SAFEOPEN_PATH_MAX + 1];  /* absolute, no "." or "..", no links (when OK) */
+    int links;                         /* links followed */
+    int err;                           /* errno, for SAFEOPEN_ERRNO */
     char why[SAFEOPEN_PATH_MAX + 128]; /* for a refusal: which link, and whose */
 };
 

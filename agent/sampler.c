@@ -41,7 +41,7 @@ struct db_files {
     const struct db_config *db;
     struct watched file[FILE_COUNT];
     enum safeopen_result last_resolve; /* likewise, for the database's path */
-    int64_t next_due_ms; /* monotonic */
+    int64_t next_due_ms;               /* monotonic */
     int64_t interval_ms;
 };
 
@@ -226,8 +226,7 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, const char *pa
     out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
 }
 
-static void sample_wal(struct db_files *f, struct fdguard *g, const char *path,
-                       struct sample *out)
+static void sample_wal(struct db_files *f, struct fdguard *g, const char *path, struct sample *out)
 {
     unsigned char buf[FF_WAL_HEADER_SIZE];
     struct stat st;

@@ -241,3 +241,84 @@ Test(dbopen, temporary_files_still_work, .init = tmpdir_setup, .fini = tmpdir_te
     fdguard_destroy(&g);
     free(path);
 }
+
+/* The -wal states SQLite 3.40.1 spins on for 10 s when no process holds the -shm (wal.c,
+ * walIndexRecover and walBeginShmUnreliable). Hand-made headers: the states are those of a
+ * crashed or damaged -wal, which no real process writes on demand. */
+Test(dbopen, wal_retries_forever)
+{
+    static const struct {
+        const char *what;
+        uint32_t magic, page_size;
+        uint8_t salt; /* every salt byte */
+        uint64_t size;
+        bool spins;
+    } cases[] = {
+        {"valid header", 0x377f0682, 4096, 0x5a, 32 + 24 + 4096, false},
+        {"valid header, big-endian checksums", 0x377f0683, 4096, 0x5a, 8192, false},
+        {"bad magic", 0x017f0682, 4096, 0x5a, 8192, true},
+        {"bad magic, zero salt", 0x017f0682, 4096, 0, 8192, false},
+        {"page size not a power of two", 0x377f0682, 4095, 0x5a, 8192, true},
+        {"page size too small", 0x377f0682, 256, 0x5a, 8192, true},
+        {"page size too large", 0x377f0682, 131072, 0x5a, 8192, true},
+        {"just the header", 0x377f0682, 4096, 0x5a, 32, true},
+        {"just the header, zero salt", 0x377f0682, 4096, 0, 32, false},
+        {"shorter than a header", 0x017f0682, 4096, 0x5a, 31, false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char h[32] = {0};
+        for (int b = 0; b < 4; b++) {
+            h[b] = (unsigned char)(cases[i].magic >> (24 - 8 * b));
+            h[8 + b] = (unsigned char)(cases[i].page_size >> (24 - 8 * b));
+        }
+        memset(h + 16, cases[i].salt, 8);
+        cr_expect_eq(dbopen_wal_retries_forever(h, sizeof(h), cases[i].size), cases[i].spins,
+                     "%s", cases[i].what);
+    }
+}
+
+/* Anything but a regular file at the database or a side file is refused before SQLite opens
+ * anything (a FIFO would block its open for ever), and so is a link at a side file (SQLite
+ * opens those with O_NOFOLLOW). */
+Test(dbopen, refuses_what_is_not_a_regular_file, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+    static const struct {
+        const char *suffix; /* "" the database itself */
+        bool link;          /* a link to a regular file, not a FIFO */
+        const char *why;
+    } cases[] = {
+        {"", false, "database: not a regular file"},
+        {"-wal", false, "-wal: not a regular file"},
+        {"-shm", false, "-shm: not a regular file"},
+        {"-journal", false, "-journal: not a regular file"},
+        {"-wal", true, "-wal: a symbolic link"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[32], side[64], *path, *sidepath;
+        struct dbopen p;
+        struct fdguard g;
+        snprintf(name, sizeof(name), "c%zu.db", i);
+        path = tmpdir_file(name);
+        snprintf(side, sizeof(side), "%s%s", name, cases[i].suffix);
+        sidepath = tmpdir_file(side);
+        if (cases[i].suffix[0]) {
+            sqlite3 *db = tmpdir_app_db(path, true);
+            sqlite3_close(db);
+        }
+        if (cases[i].link)
+            cr_assert_eq(symlink("/etc/hostname", sidepath), 0);
+        else
+            cr_assert_eq(mkfifo(sidepath, 0600), 0);
+        dbopen_plan(path, &p);
+        cr_expect_eq(p.mode, DBOPEN_REFUSE, "%s", side);
+        cr_expect_eq(strncmp(p.why, cases[i].why, strlen(cases[i].why)), 0, "%s: %s", side,
+                     p.why);
+        fdguard_init(&g);
+        dbopen_done(&p, &g);
+        fdguard_destroy(&g);
+        free(path);
+        free(sidepath);
+    }
+}
