@@ -51,10 +51,11 @@
 #define CONFIG_MAX_HOST 253  /* DNS name, RFC 1035 2.3.4, less the final dot */
 #define CONFIG_MAX_SECTIONS 4096
 #define CONFIG_MAX_ERRORS 100 /* written; the rest are counted */
+#define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
+
 /* Bytes in the file: CONFIG_MAX_SECTIONS sections of a dozen keys with comments fit in well
  * under 4 MiB, and no more is ever read (a file that grows while being read, /dev/zero). */
 #define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
-#define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
 
 #define SEC INT64_C(1000)
 #define MINUTE (60 * SEC)

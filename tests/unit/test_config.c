@@ -549,8 +549,7 @@ Test(config, load_file)
          "timeout=60000 workers=3 log=info\n"
          "db a path=/a b " DB_DEFAULTS,
          NULL},
-        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL, 0,
-         NULL,
+        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL, 0, NULL,
          "%s:2: line contains a NUL byte\n"
          "%s:1: [database:a]: missing required key \"path\"\n"},
         {"missing file", NULL, NULL, 0, false, NULL, 0, NULL,
@@ -560,8 +559,8 @@ Test(config, load_file)
         {"a directory", NULL, NULL, 0, true, NULL, 0, NULL, "%s: not a regular file\n"},
         {"a FIFO", NULL, NULL, 0, false, "fifo", 0, NULL, "%s: not a regular file\n"},
         {"/dev/zero", NULL, NULL, 0, false, "/dev/zero", 0, NULL, "%s: not a regular file\n"},
-        {"over the size cap", "big.ini", BYTES("[agent]\n"), false, NULL, 4 * 1024 * 1024 + 1,
-         NULL, "%s: larger than 4194304 bytes\n"},
+        {"over the size cap", "big.ini", BYTES("[agent]\n"), false, NULL, 4 * 1024 * 1024 + 1, NULL,
+         "%s: larger than 4194304 bytes\n"},
         {"empty file", "empty.ini", BYTES(""), false, NULL, 0, NULL,
          "%s: no [database:NAME] section: nothing to watch\n"},
     };

@@ -273,8 +273,8 @@ Test(dbopen, wal_retries_forever)
             h[8 + b] = (unsigned char)(cases[i].page_size >> (24 - 8 * b));
         }
         memset(h + 16, cases[i].salt, 8);
-        cr_expect_eq(dbopen_wal_retries_forever(h, sizeof(h), cases[i].size), cases[i].spins,
-                     "%s", cases[i].what);
+        cr_expect_eq(dbopen_wal_retries_forever(h, sizeof(h), cases[i].size), cases[i].spins, "%s",
+                     cases[i].what);
     }
 }
 
@@ -313,8 +313,7 @@ Test(dbopen, refuses_what_is_not_a_regular_file, .init = tmpdir_setup, .fini = t
             cr_assert_eq(mkfifo(sidepath, 0600), 0);
         dbopen_plan(path, &p);
         cr_expect_eq(p.mode, DBOPEN_REFUSE, "%s", side);
-        cr_expect_eq(strncmp(p.why, cases[i].why, strlen(cases[i].why)), 0, "%s: %s", side,
-                     p.why);
+        cr_expect_eq(strncmp(p.why, cases[i].why, strlen(cases[i].why)), 0, "%s: %s", side, p.why);
         fdguard_init(&g);
         dbopen_done(&p, &g);
         fdguard_destroy(&g);
