@@ -321,3 +321,35 @@ Test(dbopen, refuses_what_is_not_a_regular_file, .init = tmpdir_setup, .fini = t
         free(sidepath);
     }
 }
+
+/* A FIFO renamed over the -wal or the database after the plan looked: the VFS's own open
+ * refuses it instead of blocking for ever in open(2). (A FIFO swapped in at the -shm is opened
+ * by os_unix.c's xShmMap, which the VFS does not wrap: safeopen.h.) */
+Test(dbopen, fifo_after_the_plan_does_not_block, .init = tmpdir_setup, .fini = tmpdir_teardown,
+     .timeout = 20)
+{
+    static const char *const suffix[] = {"-wal", ""};
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char name[32], *path, *victim, *fifo;
+        struct dbopen p;
+        struct fdguard g;
+        snprintf(name, sizeof(name), "f%zu.db", i);
+        path = tmpdir_file(name);
+        sqlite3 *app = tmpdir_app_db(path, true);
+        cr_assert(asprintf(&victim, "%s%s", path, suffix[i]) > 0);
+        cr_assert(asprintf(&fifo, "%s.fifo", path) > 0);
+        dbopen_plan(path, &p);
+        cr_assert_eq(p.mode, DBOPEN_LOCKED, "%s", victim);
+        cr_assert_eq(mkfifo(fifo, 0600), 0);
+        cr_assert_eq(rename(fifo, victim), 0);
+        cr_expect_neq(agent_read(path, &p), SQLITE_OK, "%s", victim);
+        fdguard_init(&g);
+        dbopen_done(&p, &g);
+        fdguard_destroy(&g);
+        sqlite3_close(app);
+        free(path);
+        free(victim);
+        free(fifo);
+    }
+}
