@@ -166,6 +166,24 @@ static bool read_would_spin(struct dbopen *p)
            fcntl(p->side_fd[1], F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
 }
 
+static void on_wake(int sig)
+{
+    (void)sig; /* only there to make a blocked system call return EINTR */
+}
+
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+
+static void wake_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_wake;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: that is the point */
+    sigaction(DBOPEN_WAKE_SIGNAL, &sa, NULL);
+}
+
 /* The database itself: resolved as SQLite will resolve it, and a regular file. False when the
  * plan is already made (refused, or left to SQLite to fail and say why). */
 static bool plan_database(const char *path, struct dbopen *p)
@@ -198,6 +216,8 @@ void dbopen_plan(const char *path, struct dbopen *p)
     memset(p, 0, sizeof(*p));
     p->mode = DBOPEN_LOCKED;
     p->probe_fd = p->side_fd[0] = p->side_fd[1] = -1;
+    p->thread = pthread_self();
+    pthread_once(&wake_once, wake_install);
     if (!plan_database(path, p))
         return; /* refused, or SQLite will fail the same way, and say why */
     p->wal = pread(p->probe_fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
@@ -310,6 +330,45 @@ bool dbopen_wal_vanished(const char *path, const struct dbopen *p)
 
     (void)path;
     return p->wal && p->mode == DBOPEN_LOCKED && !side_file(p->path, "-wal", &wal);
+}
+
+/* The file at path is pinned with O_PATH and reopened for writing through /proc/self/fd only
+ * when it is a FIFO, so no database is ever opened for writing, whatever is renamed there
+ * meanwhile. An O_PATH descriptor takes part in no locking, and closing it drops no lock
+ * (fs/open.c, filp_close: locks_remove_posix is skipped for FMODE_PATH); the FIFO's own
+ * descriptor is on the FIFO. O_NONBLOCK: with no reader waiting, ENXIO at once. */
+static void release_fifo(const char *path)
+{
+    char self[64];
+    struct stat st;
+    int pin = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+    if (pin < 0)
+        return;
+    if (fstat(pin, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", pin);
+        int w = open(self, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (w >= 0)
+            close(w);
+    }
+    close(pin);
+}
+
+void dbopen_release_fifos(const struct dbopen *p)
+{
+    static const char *const suffix[] = {"", "-journal", "-wal", "-shm"};
+    char path[SAFEOPEN_PATH_MAX + 16];
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", p->path, suffix[i]);
+        release_fifo(path);
+    }
+}
+
+void dbopen_unblock(const struct dbopen *p)
+{
+    dbopen_release_fifos(p);
+    pthread_kill(p->thread, DBOPEN_WAKE_SIGNAL);
 }
 
 void dbopen_done(struct dbopen *p, struct fdguard *g)

@@ -25,6 +25,8 @@
 #ifndef SQLITE_AGENT_DBOPEN_H
 #define SQLITE_AGENT_DBOPEN_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +50,7 @@ struct dbopen {
     struct stat before; /* of the database, when probe_fd was opened */
     char path[SAFEOPEN_PATH_MAX + 1]; /* the database as SQLite resolves it: what is opened */
     char why[200];                    /* DBOPEN_REFUSE: why, for the check's detail */
+    pthread_t thread;                 /* that made the plan, and opens: dbopen_unblock */
 };
 
 /* Looks at the database and its side files and decides. Opens probe_fd (and side_fd), which
@@ -81,6 +84,22 @@ bool dbopen_writer_waiting(const struct dbopen *p);
  * in the meantime. A transient state, not an error of the agent's access. (p->path is
  * looked at; path is not used.) */
 bool dbopen_wal_vanished(const char *path, const struct dbopen *p);
+
+/*
+ * For a run that must end (its deadline, a stop), from another thread: a FIFO swapped in at
+ * the database or a side file after the plan looked holds SQLite's open(2), which has no
+ * O_NONBLOCK, until some writer opens it, and a FIFO renamed away meanwhile has no name left
+ * to open it by. So this opens each FIFO still at those paths for writing and closes it again
+ * (opening nothing else), and sends the thread that made the plan DBOPEN_WAKE_SIGNAL, whose
+ * handler does nothing and is installed without SA_RESTART: a blocked open then fails with
+ * EINTR, and SQLite's robust_open (os_unix.c) opens the path again, meeting what is there now.
+ * Called again at the next watchdog round while the run has not ended.
+ */
+void dbopen_unblock(const struct dbopen *p);
+void dbopen_release_fifos(const struct dbopen *p); /* the first half, for tests */
+
+/* Default action: ignored; not used by anything else in the agent. */
+#define DBOPEN_WAKE_SIGNAL SIGURG
 
 void dbopen_done(struct dbopen *p, struct fdguard *g);
 

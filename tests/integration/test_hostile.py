@@ -53,6 +53,38 @@ class App:
             self.proc.stdout.close()
 
 
+# The attacker of test_fifo_swapped_in_during_checks_never_holds_a_worker. It watches the
+# directory with inotify: the check's plan opens the -wal (to read its header) after it has
+# looked at the -shm and before SQLite opens it, so on that open the attacker renames a FIFO
+# over the -shm, and 100 ms later (SQLite's open is then blocked on the FIFO's inode) the
+# regular file back, ready for the next plan. argv: directory, -wal name, -shm path, a copy.
+SWAPPER = r"""
+import ctypes, os, shutil, struct, sys, time
+d, wal, shm, keep = sys.argv[1:5]
+libc = ctypes.CDLL(None, use_errno=True)
+IN_OPEN = 0x20
+fd = libc.inotify_init()
+libc.inotify_add_watch(fd, d.encode(), IN_OPEN)
+armed = True
+while True:
+    buf = os.read(fd, 4096)
+    off, names = 0, []
+    while off < len(buf):
+        _, _, _, n = struct.unpack_from("iIII", buf, off)
+        names.append(buf[off + 16:off + 16 + n].rstrip(b"\0").decode())
+        off += 16 + n
+    if wal in names and armed:
+        os.mkfifo(shm + ".f")
+        os.replace(shm + ".f", shm)
+        time.sleep(0.1)
+        shutil.copyfile(keep, shm + ".r")
+        os.replace(shm + ".r", shm)
+        armed = False
+    elif wal not in names:
+        armed = True
+"""
+
+
 def runs(a, name, result):
     return a.value(RUNS, db=name, result=result) or 0
 
@@ -205,6 +237,31 @@ class HostileTest(unittest.TestCase):
             self.assertIn("not a regular file", a.stderr())
             a.reload()
             time.sleep(0.5)
+            self.assertLess(a.stop(timeout=5.0), 5.0)
+
+    def test_fifo_swapped_in_during_checks_never_holds_a_worker(self):
+        """An attacker renames a FIFO and a regular file over the -shm in turn, as fast as it
+        can, so that some checks see a regular file in the plan and a FIFO at SQLite's own
+        open (which blocks: no O_NONBLOCK). The watchdog releases such an open at the
+        deadline, so checks go on, and so does SIGTERM."""
+        d = self.subdir("swap")
+        path = F.make_healthy(d, "s.db", wal=True, rows=200)
+        F.python_check(path)  # leaves a -wal and a -shm, as an application that died
+        keep = path + "-shm.keep"
+        shutil.copyfile(path + "-shm", keep)
+        attacker = subprocess.Popen([sys.executable, "-c", SWAPPER, d,
+                                     os.path.basename(path) + "-wal", path + "-shm", keep])
+        self.addCleanup(attacker.wait)
+        self.addCleanup(attacker.kill)
+        healthy = F.make_healthy(self.subdir("healthy"), "h.db")
+        dbs = [dict(name="swap", path=path, check="quick"),
+               dict(name="healthy", path=healthy, check="quick")]
+        with H.Agent(dbs, agent={"check_workers": "1", "check_timeout": "1s"}) as a:
+            wait_runs(a, "healthy", "ok", 6, timeout=60)
+            total = sum(runs(a, "swap", r) for r in ("ok", "error", "timeout", "busy"))
+            self.assertGreaterEqual(total, 4)
+            sys.stderr.write("[swap: %s] " % {r: runs(a, "swap", r)
+                                              for r in ("ok", "error", "timeout", "busy")})
             self.assertLess(a.stop(timeout=5.0), 5.0)
 
     # -- item 7: links to files their owner cannot read ---------------------------------------
