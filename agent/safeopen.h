@@ -21,8 +21,9 @@
  * What this does not cover: a hard link (Debian's fs.protected_hardlinks=1 forbids linking a
  * file one does not own), and a file the directory's owner moved in by rename(2) (they could
  * only do that to a file already in a directory they can write). The type is checked before
- * SQLite's own opens too (dbopen_plan), but SQLite opens without O_NONBLOCK: a FIFO swapped in
- * between that look and SQLite's open still blocks the worker (a window of microseconds).
+ * SQLite's own opens too (dbopen_plan, and the VFS's xOpen), but SQLite opens without
+ * O_NONBLOCK: a FIFO swapped in between that look and SQLite's open (inotify tells a user when)
+ * blocks the worker until the watchdog's dbopen_unblock at the run's deadline.
  *
  * Nothing here closes a descriptor on failure after the open: the caller owns it, and gives a
  * descriptor on a monitored file back through fdguard_release (the POSIX lock trap, fdguard.h).
