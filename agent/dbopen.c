@@ -193,8 +193,8 @@ static bool plan_database(const char *path, struct dbopen *p)
     int err;
 
     snprintf(p->path, sizeof(p->path), "%s", r == SAFEOPEN_OK ? rp.path : path);
-    if (r == SAFEOPEN_MISSING)
-        return false;
+    if (r == SAFEOPEN_MISSING || r == SAFEOPEN_ERRNO)
+        return false; /* SQLite's own resolution fails the same way, and says why */
     if (r != SAFEOPEN_OK) {
         refuse(p, "database path: %.160s", rp.why[0] ? rp.why : safeopen_result_str(r));
         return false;
