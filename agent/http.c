@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -35,6 +36,10 @@
 
 #define HTTP_AUTH_REALM "sqlite-agent"
 #define HTTP_OPTIONS_MAX 8 /* the options that differ between daemons: listen, TLS */
+/* On reload, how long the old daemon may finish the requests it has before it is stopped (its
+ * idle keep-alive connections are then closed; clients open new ones). */
+#define HTTP_DRAIN_MS 2000
+#define HTTP_DRAIN_POLL_MS 10
 
 /* One libmicrohttpd daemon and what it serves with. */
 struct http_server {
@@ -395,6 +400,21 @@ struct http *http_start(const char *host, uint16_t port, struct state *st,
     return h;
 }
 
+/* Waits (bounded) for a quiesced daemon's connections to end, so that a scrape under way
+ * during a reload is answered rather than cut. */
+static void drain(struct MHD_Daemon *d)
+{
+    struct timespec pause = {0, HTTP_DRAIN_POLL_MS * 1000000L};
+
+    for (int64_t end = clock_mono_ms() + HTTP_DRAIN_MS; clock_mono_ms() < end;) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (info == NULL || info->num_connections == 0)
+            return;
+        nanosleep(&pause, NULL);
+    }
+}
+
 int http_reload(struct http *h, struct webconfig *wc)
 {
     struct http_server *old = h->srv, *srv;
@@ -419,6 +439,7 @@ int http_reload(struct http *h, struct webconfig *wc)
         h->srv = srv;
         return -1;
     }
+    drain(old->daemon);
     server_free(old); /* its daemon was quiesced: stopping it leaves the socket open */
     h->srv = srv;
     return 0;
