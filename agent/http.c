@@ -231,8 +231,8 @@ static bool request_allowed(const struct http_server *srv, struct MHD_Connection
         return true;
     char *pass = NULL;
     char *user = MHD_basic_auth_get_username_password(conn, &pass);
-    bool ok = user != NULL && pass != NULL &&
-              httpauth_check_basic(srv->auth, user, pass, strlen(pass));
+    bool ok =
+        user != NULL && pass != NULL && httpauth_check_basic(srv->auth, user, pass, strlen(pass));
     if (pass != NULL) {
         explicit_bzero(pass, strlen(pass));
         MHD_free(pass);

@@ -379,8 +379,8 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     }
     log_config(w.cfg, "started");
     if (w.cfg->ndbs == 0)
-        log_warn("no [database:NAME] section: nothing to watch; add databases and reload",
-                 "config", w.cfg->file, NULL);
+        log_warn("no [database:NAME] section: nothing to watch; add databases and reload", "config",
+                 w.cfg->file, NULL);
     int64_t start_ms = clock_mono_ms();
     notify_ready(w.cfg->ndbs);
     for (;;) {
@@ -431,8 +431,8 @@ int main(int argc, char **argv)
     if (o.check_config) {
         printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
         if (wc != NULL)
-            printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP",
-                   wc->nusers, wc->nusers == 1 ? "" : "s");
+            printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP", wc->nusers,
+                   wc->nusers == 1 ? "" : "s");
         webconfig_free(wc);
         config_free(cfg);
         return EXIT_SUCCESS;

@@ -99,7 +99,7 @@ static const struct cipher_suite {
 /* The ciphers GnuTLS uses for TLS 1.3 (RFC 8446 B.4): kept whatever cipher_suites says,
  * because GnuTLS has one cipher list for every version. */
 static const char *const tls13_ciphers[] = {"AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305",
-                                             "AES-128-CCM"};
+                                            "AES-128-CCM"};
 
 /* Go's curve names (crypto/tls common.go CurveID) and GnuTLS's groups. */
 static const struct {
@@ -194,8 +194,8 @@ static bool is_null(const yaml_node_t *n)
     if (s == NULL || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     return len == 0 || (len == 1 && s[0] == '~') ||
-           (len == 4 && (memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0 ||
-                         memcmp(s, "NULL", 4) == 0));
+           (len == 4 &&
+            (memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0 || memcmp(s, "NULL", 4) == 0));
 }
 
 static bool scalar_is(const yaml_node_t *n, const char *want)
@@ -242,8 +242,7 @@ static void walk_mapping(struct wparse *p, const yaml_node_t *m, const char *pat
         werror(p, m, path, "expected a mapping of keys, got \"%s\"", echo(m, buf, sizeof(buf)));
         return;
     }
-    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
         size_t i;
@@ -272,9 +271,8 @@ static void set_path(struct wparse *p, const yaml_node_t *v, const char *key, ch
     size_t len;
     const char *s = scalar(v, &len);
     const char *slash = strrchr(p->file, '/');
-    size_t dirlen = slash != NULL && s != NULL && len > 0 && s[0] != '/'
-                        ? (size_t)(slash - p->file) + 1
-                        : 0;
+    size_t dirlen =
+        slash != NULL && s != NULL && len > 0 && s[0] != '/' ? (size_t)(slash - p->file) + 1 : 0;
     char buf[WEBCONFIG_ECHO_MAX + 4];
 
     if (is_null(v))
@@ -397,8 +395,7 @@ static void walk_list(struct wparse *p, const yaml_node_t *v, const char *key,
         werror(p, v, key, "expected a list, got \"%s\"", echo(v, buf, sizeof(buf)));
         return;
     }
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++)
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
         one(p, yaml_document_get_node(p->doc, *it), key);
 }
 
@@ -587,8 +584,7 @@ bool webconfig_is_bcrypt(const char *s, size_t len)
     return true;
 }
 
-static void one_user(struct wparse *p, const yaml_node_t *k, const yaml_node_t *v,
-                     const char *key)
+static void one_user(struct wparse *p, const yaml_node_t *k, const yaml_node_t *v, const char *key)
 {
     struct webconfig *wc = p->wc;
     char buf[WEBCONFIG_ECHO_MAX + 4], full[WEBCONFIG_NAME_MAX + 32];
@@ -711,9 +707,8 @@ static int build_priorities(struct wparse *p)
             if (rc == 0)
                 rc = append_once(d, cap, &used, c->mac);
         }
-        for (size_t i = 0; wc->max_version == WEBCONFIG_TLS13 && i < ARRAY_LEN(tls13_ciphers) &&
-                           rc == 0;
-             i++)
+        for (size_t i = 0;
+             wc->max_version == WEBCONFIG_TLS13 && i < ARRAY_LEN(tls13_ciphers) && rc == 0; i++)
             rc = append_once(d, cap, &used, tls13_ciphers[i]);
         if (wc->max_version == WEBCONFIG_TLS13 && rc == 0)
             rc = append_once(d, cap, &used, "AEAD");
@@ -737,13 +732,11 @@ static void finish(struct wparse *p)
     snprintf(where, sizeof(where), "%d", p->tls_line);
     wc->tls = wc->cert_file != NULL || wc->key_file != NULL;
     if (wc->tls && wc->cert_file == NULL)
-        werror(p, none, "tls_server_config.cert_file", "missing (key_file is set, line %s)",
-               where);
+        werror(p, none, "tls_server_config.cert_file", "missing (key_file is set, line %s)", where);
     if (wc->tls && wc->key_file == NULL)
-        werror(p, none, "tls_server_config.key_file", "missing (cert_file is set, line %s)",
-               where);
-    if (!wc->tls && (wc->client_ca_file || p->auth_set || p->min_set || p->max_set ||
-                     p->nciphers || p->ngroups))
+        werror(p, none, "tls_server_config.key_file", "missing (cert_file is set, line %s)", where);
+    if (!wc->tls && (wc->client_ca_file || p->auth_set || p->min_set || p->max_set || p->nciphers ||
+                     p->ngroups))
         werror(p, none, "tls_server_config",
                "TLS settings without cert_file and key_file (line %s)", where);
     if (wc->client_ca_file != NULL && wc->client_auth == WEBCONFIG_NO_CLIENT_CERT)
@@ -756,8 +749,7 @@ static void finish(struct wparse *p)
                client_auth_names[wc->client_auth]);
     if (wc->min_version > wc->max_version)
         werror(p, none, "tls_server_config.min_version", "%s is above max_version %s (line %d)",
-               tls_versions[wc->min_version].name, tls_versions[wc->max_version].name,
-               p->min_line);
+               tls_versions[wc->min_version].name, tls_versions[wc->max_version].name, p->min_line);
     if (wc->tls && build_priorities(p) != 0)
         werror(p, none, "tls_server_config", "cipher settings too long");
 }
@@ -793,8 +785,8 @@ struct webconfig *webconfig_parse(const unsigned char *buf, size_t len, const ch
         if (errors != NULL)
             fprintf(errors, "%s:%lu: invalid YAML: %s%s%s\n", p.file,
                     (unsigned long)parser.problem_mark.line + 1,
-                    parser.problem ? parser.problem : "error",
-                    parser.context ? " " : "", parser.context ? parser.context : "");
+                    parser.problem ? parser.problem : "error", parser.context ? " " : "",
+                    parser.context ? parser.context : "");
         goto out;
     }
     doc_ok = true;
@@ -899,8 +891,8 @@ static void load_pem(struct wparse *p)
         rc = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
         if (rc < 0)
             werror(p, NULL, "tls_server_config.key_file",
-                   "%s and %s are not a PEM certificate and its unencrypted key: %s",
-                   wc->cert_file, wc->key_file, gnutls_strerror(rc));
+                   "%s and %s are not a PEM certificate and its unencrypted key: %s", wc->cert_file,
+                   wc->key_file, gnutls_strerror(rc));
     }
     if (wc->ca_pem != NULL) {
         gnutls_datum_t a = {(unsigned char *)wc->ca_pem, (unsigned)alen};

@@ -50,7 +50,12 @@ enum webconfig_client_auth {
 };
 
 /* TLS versions, in order; exporter-toolkit spells them TLS10 .. TLS13. */
-enum webconfig_tls_version { WEBCONFIG_TLS10 = 1, WEBCONFIG_TLS11, WEBCONFIG_TLS12, WEBCONFIG_TLS13 };
+enum webconfig_tls_version {
+    WEBCONFIG_TLS10 = 1,
+    WEBCONFIG_TLS11,
+    WEBCONFIG_TLS12,
+    WEBCONFIG_TLS13
+};
 
 struct webconfig_user {
     char *name;

@@ -139,9 +139,9 @@ while [ $i -lt 100 ]; do
     i=$((i + 1))
     sleep 0.1
     curl -sf "http://127.0.0.1:$port/metrics" >"$work/metrics" 2>/dev/null || continue
-    if grep -q '^sqlite_up{db="app"} 1' "$work/metrics" &&
-        grep -q '^sqlite_database_open_processes{db="app"} [1-9]' "$work/metrics" &&
-        grep -q '^sqlite_check_last_success_timestamp_seconds{db="app"[^}]*} [1-9]' "$work/metrics"; then
+    if grep -q '^sqlite_up{db="app"[^}]*} 1$' "$work/metrics" &&
+        grep -q '^sqlite_database_open_processes{db="app"[^}]*} [1-9]' "$work/metrics" &&
+        grep -q '^sqlite_check_runs_total{db="app"[^}]*result="ok"} [1-9]' "$work/metrics"; then
         ok=1
         break
     fi
@@ -151,7 +151,7 @@ done
     grep 'db="app"' "$work/metrics" >&2 || true
     fail "the agent under the service's privileges did not read the root-only database"
 }
-grep "^sqlite_up\|^sqlite_database_open_processes\|^sqlite_agent_processes_uninspectable" \
+grep '^sqlite_up{\|^sqlite_database_open_processes{\|^sqlite_check_runs_total{.*"ok"}' \
     "$work/metrics" >&2
 [ "$(grep -c '^Cap\(Eff\|Bnd\):[[:space:]]*0000000000080004$' /proc/$agent_pid/status)" = 2 ] ||
     fail "capabilities: $(grep Cap /proc/$agent_pid/status | tr '\n' ' ')"

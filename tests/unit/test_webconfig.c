@@ -53,8 +53,9 @@ Test(webconfig, parse_ok)
          "tls_server_config:\n  cert_file: /x/c.pem\n  key_file: k.pem\n"
          "  min_version: TLS13\n  max_version: TLS13\n",
          true, "/x/c.pem", NULL, "NORMAL:-VERS-ALL:+VERS-TLS1.3", 0, 0, 0},
-        {"mTLS", TLS_OK "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
-         true, "/etc/w/c.pem", "/etc/w/ca.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3",
+        {"mTLS",
+         TLS_OK "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n", true,
+         "/etc/w/c.pem", "/etc/w/ca.pem", "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3",
          WEBCONFIG_REQUIRE_AND_VERIFY_CLIENT_CERT, 0, 0},
         {"cipher suites: TLS 1.2 components, TLS 1.3 ciphers kept",
          TLS_OK "  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
@@ -152,7 +153,8 @@ Test(webconfig, parse_errors)
         {"bad boolean", TLS_OK "  prefer_server_cipher_suites: sometimes\n",
          "/etc/w/web.yml:4: tls_server_config.prefer_server_cipher_suites: expected true or "
          "false, got \"sometimes\"\n"},
-        {"header exporter-toolkit does not allow", "http_server_config:\n  headers:\n    Server: x\n",
+        {"header exporter-toolkit does not allow",
+         "http_server_config:\n  headers:\n    Server: x\n",
          "/etc/w/web.yml:3: http_server_config.headers: header \"Server\" cannot be set "
          "(exporter-toolkit allows Strict-Transport-Security, X-Content-Type-Options, "
          "X-Frame-Options, X-XSS-Protection, Content-Security-Policy)\n"},
@@ -239,7 +241,7 @@ Test(webconfig, is_bcrypt)
         {"$2x$10$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcxQy", false}, /* variant */
         {"$2b$03$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcxQy", false}, /* cost */
         {"$2b$32$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcxQy", false},
-        {"$2b$10$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcxQ", false}, /* short */
+        {"$2b$10$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcxQ", false},  /* short */
         {"$2b$10$aMzxkoPf0JVUsKmBfNXgrut2Eqxn..jNDzxD.fhydyw3b.R/kcx+y", false}, /* '+' */
         {"$6$salt$hash", false},
         {"", false},
@@ -254,17 +256,18 @@ Test(webconfig, is_bcrypt)
  * or an unknown user pays bcrypt every time and is never cached. */
 Test(httpauth, cache_and_verdicts)
 {
-    static const char yaml[] = "basic_auth_users:\n  prom: " HASH_SECRET "\n"
-                               "  'a b': '$2y$04$gZmro2guNyb.YRcOX3LLauEqt0ADG/DK2Q.pXabagcSAAZB99NehG'\n";
+    static const char yaml[] =
+        "basic_auth_users:\n  prom: " HASH_SECRET "\n"
+        "  'a b': '$2y$04$gZmro2guNyb.YRcOX3LLauEqt0ADG/DK2Q.pXabagcSAAZB99NehG'\n";
     static const struct {
         const char *user, *pass;
         bool ok;
         uint64_t runs, hits; /* totals after this check */
     } steps[] = {
-        {"prom", "secret", true, 1, 0},   {"prom", "secret", true, 1, 1},
-        {"prom", "secret", true, 1, 2},   {"prom", "wrong", false, 2, 2},
-        {"prom", "wrong", false, 3, 2},   {"nobody", "secret", false, 4, 2},
-        {"prom", "secre", false, 5, 2},   {"a b", "pa:ss word", true, 6, 2}, /* $2y$ */
+        {"prom", "secret", true, 1, 0},    {"prom", "secret", true, 1, 1},
+        {"prom", "secret", true, 1, 2},    {"prom", "wrong", false, 2, 2},
+        {"prom", "wrong", false, 3, 2},    {"nobody", "secret", false, 4, 2},
+        {"prom", "secre", false, 5, 2},    {"a b", "pa:ss word", true, 6, 2}, /* $2y$ */
         {"a b", "pa:ss word", true, 6, 3}, {"prom", "secret", true, 6, 4},
     };
     struct webconfig *wc;
@@ -280,8 +283,7 @@ Test(httpauth, cache_and_verdicts)
         cr_expect_eq(ok, steps[i].ok, "step %zu: %s", i, steps[i].user);
         cr_expect_eq(runs, steps[i].runs, "step %zu: bcrypt runs %llu", i,
                      (unsigned long long)runs);
-        cr_expect_eq(hits, steps[i].hits, "step %zu: cache hits %llu", i,
-                     (unsigned long long)hits);
+        cr_expect_eq(hits, steps[i].hits, "step %zu: cache hits %llu", i, (unsigned long long)hits);
     }
     /* a NUL inside the password never matches "secret" */
     cr_expect_not(httpauth_check_basic(a, "prom", "secret\0x", 8));
@@ -308,7 +310,7 @@ Test(httpauth, cache_is_bounded)
         snprintf(user, sizeof(user), "u%d", i);
         cr_expect(httpauth_check_basic(a, user, "secret", 6));
     }
-    cr_expect(httpauth_check_basic(a, "u0", "secret", 6)); /* pushed out: bcrypt again */
+    cr_expect(httpauth_check_basic(a, "u0", "secret", 6));  /* pushed out: bcrypt again */
     cr_expect(httpauth_check_basic(a, "u64", "secret", 6)); /* the newest: cached */
     httpauth_counts(a, &runs, &hits);
     cr_expect_eq(runs, HTTPAUTH_CACHE_MAX + 2);
