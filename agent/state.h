@@ -99,11 +99,10 @@ struct db_snapshot {
 /* The agent's own health. */
 struct agent_stats {
     int64_t start_ms;
-    uint64_t sample_passes;          /* completed sampling passes */
-    double last_sample_pass_s;       /* wall time of the last pass */
-    int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
-    uint64_t scrapes;                /* /metrics responses */
-    double last_render_s;            /* render time of the previous scrape */
+    uint64_t sample_passes;    /* completed sampling passes */
+    double last_sample_pass_s; /* wall time of the last pass */
+    uint64_t scrapes;          /* /metrics responses */
+    double last_render_s;      /* render time of the previous scrape */
     bool last_reload_ok;
     int64_t last_reload_ok_ms;   /* last successful (re)load */
     uint64_t reloads[2];         /* [0] failed, [1] succeeded */
@@ -111,6 +110,8 @@ struct agent_stats {
     bool proc_scanned;           /* a /proc scan has run */
     double last_proc_scan_s;     /* its wall time */
     struct procscan_stats procs; /* its counts */
+
+    int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
 };
 
 struct snapshot {
