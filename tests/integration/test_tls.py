@@ -255,6 +255,20 @@ class TLSTest(unittest.TestCase):
                                         ssl.SSLError), msg="client %r" % (who,)):
                     a.get("/metrics", client=who)
 
+    def test_the_documented_example_is_valid_toolkit_format_and_loads(self):
+        d = tempfile.mkdtemp(dir=self.dir)
+        shutil.copy(os.path.join(H.REPO, "docs", "web.yml.example"), os.path.join(d, "web.yml"))
+        for src, dst in (("server.crt", "tls.crt"), ("server.key", "tls.key"),
+                         ("ca.crt", "clients-ca.crt")):
+            shutil.copy(self.pki.path(src), os.path.join(d, dst))
+        ok, out = promtool_web_config(os.path.join(d, "web.yml"))
+        self.assertTrue(ok, out)
+        ini = os.path.join(d, "agent.ini")
+        write(ini, H.config_text(self.dbs(), {"web_config_file": os.path.join(d, "web.yml")}))
+        r = H.run_agent("-c", ini, "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("web.yml: ok, TLS, 1 user", r.stdout)
+
     # -- refusals -------------------------------------------------------------------------
 
     def test_every_bad_web_config_is_refused_with_the_file_named(self):
