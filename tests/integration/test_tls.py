@@ -389,6 +389,66 @@ class TLSTest(unittest.TestCase):
                              lambda v: v is not None and v >= 1, 20)
                 self.assertIn("401", a.stderr())
 
+    def test_alerts_carry_a_bearer_token_read_again_for_each_post(self):
+        token_file = os.path.join(self.dir, "am-token")
+        write(token_file, "first-token\n")
+        rx = BearerReceiver(self.pki, "first-token")
+        try:
+            a = H.Agent(text="")
+            a._write_config(None, None, H.config_text(
+                [{"name": "gone", "path": os.path.join(self.dir, "gone.db"), "check": "off"}],
+                {"listen": "127.0.0.1:%d" % a.port, "sample_interval": "200ms"})
+                + "\n[alertmanager]\nurls = https://127.0.0.1:%d\nresend_interval = 1s\n"
+                  "ca_file = %s\nbearer_token_file = %s\n"
+                % (rx.port, self.pki.path("ca.crt"), token_file))
+            with a:
+                a.wait_value("sqlite_agent_alertmanager_posts_total", {"result": "success"},
+                             lambda v: v is not None and v >= 1, 20)
+                self.assertIn("Bearer first-token", rx.headers)
+                # Rotated in place, no reload: the next post carries the new token.
+                rx.token = "second-token"
+                write(token_file, "second-token\n")
+                H.wait_for(lambda: "Bearer second-token" in rx.headers, 10,
+                           what="the rotated token")
+        finally:
+            rx.close()
+
+
+class BearerReceiver:
+    """An HTTPS endpoint on loopback standing in for an Alertmanager behind a proxy that wants a
+    bearer token (Alertmanager 0.25's own web config has no bearer auth): answers 200 to the
+    token it is given, 401 to anything else, and keeps every Authorization header."""
+
+    def __init__(self, pki, token):
+        import http.server
+        import threading
+        self.token, self.headers = token, []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                got = self.headers.get("Authorization")
+                receiver.headers.append(got)
+                self.send_response(200 if got == "Bearer " + receiver.token else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.path("server.crt"), pki.path("server.key"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
 
 class AlertmanagerTLS(Process):
     name = "alertmanager"
