@@ -424,7 +424,8 @@ int main(int argc, char **argv)
     struct webconfig *wc = NULL;
     if (cfg == NULL)
         return EXIT_USAGE;
-    if (load_web_config(cfg, &wc) != 0) {
+    /* --once serves nothing: its web config is not needed, nor a reason to fail. */
+    if (!o.once && load_web_config(cfg, &wc) != 0) {
         config_free(cfg);
         return EXIT_USAGE;
     }
@@ -443,9 +444,5 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};
-    if (o.once) {
-        webconfig_free(wc); /* --once serves nothing */
-        return run_once(cfg, &bi);
-    }
-    return run_daemon(cfg, wc, o.config, &bi);
+    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, wc, o.config, &bi);
 }
