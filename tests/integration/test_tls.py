@@ -269,6 +269,45 @@ class TLSTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("web.yml: ok, TLS, 1 user", r.stdout)
 
+    def test_verify_client_cert_if_given(self):
+        wc = self.web_config("web-ifgiven.yml", users=False, tls=[
+            "client_auth_type: VerifyClientCertIfGiven",
+            "client_ca_file: %s" % self.pki.path("ca.crt")])
+        with TLSAgent(self.dbs(), wc, self.pki.path("ca.crt"), auth=False) as a:
+            self.assertEqual(a.get("/metrics")[0], 200)  # none given
+            good = (self.pki.path("client.crt"), self.pki.path("client.key"))
+            self.assertEqual(a.get("/metrics", client=good)[0], 200)
+            stranger = (self.pki.path("stranger.crt"), self.pki.path("stranger.key"))
+            with self.assertRaises((http.client.RemoteDisconnected, ConnectionError,
+                                    ssl.SSLError)):
+                a.get("/metrics", client=stranger)
+
+    def test_versions_and_cipher_suites_reach_gnutls(self):
+        def handshake(port, version=None, ciphers=None):
+            ctx = ssl.create_default_context(cafile=self.pki.path("ca.crt"))
+            if version:
+                ctx.minimum_version = ctx.maximum_version = version
+            if ciphers:
+                ctx.set_ciphers(ciphers)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+                    return t.version(), t.cipher()[0]
+
+        wc = self.web_config("web-tls13.yml", users=False, tls=["min_version: TLS13"])
+        with TLSAgent(self.dbs(), wc, self.pki.path("ca.crt"), auth=False) as a:
+            self.assertEqual(handshake(a.port)[0], "TLSv1.3")
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                handshake(a.port, ssl.TLSVersion.TLSv1_2)
+        wc = self.web_config("web-ciphers.yml", users=False, tls=[
+            "max_version: TLS12",
+            "cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]"])
+        with TLSAgent(self.dbs(), wc, self.pki.path("ca.crt"), auth=False) as a:
+            self.assertEqual(handshake(a.port), ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384"))
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                handshake(a.port, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                handshake(a.port, ssl.TLSVersion.TLSv1_3)
+
     # -- refusals -------------------------------------------------------------------------
 
     def test_every_bad_web_config_is_refused_with_the_file_named(self):
