@@ -800,7 +800,8 @@ static void put_db_labelled(struct buf *out, const char *name, const struct labe
     buf_puts(out, "\n");
 }
 
-static void put_processes_by_version(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_processes_by_version(struct buf *out, const struct snapshot *snap,
+                                     const struct labels *l)
 {
     static const char name[] = "sqlite_database_processes";
     bool header = false;
@@ -828,7 +829,8 @@ static void put_processes_by_version(struct buf *out, const struct snapshot *sna
     }
 }
 
-static void put_filesystem_info(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_filesystem_info(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
 {
     static const char name[] = "sqlite_database_filesystem_info";
     bool header = false;
@@ -847,7 +849,8 @@ static void put_filesystem_info(struct buf *out, const struct snapshot *snap, co
 }
 
 /* Only the reasons that hold are present, so `sqlite_corruption_risk == 1` lists them. */
-static void put_corruption_risk(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_corruption_risk(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
 {
     static const char name[] = "sqlite_corruption_risk";
     bool header = false;
