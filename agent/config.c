@@ -1015,8 +1015,7 @@ static void alertmanager_finish(struct parse *p)
         parse_error(p, 0, "[alertmanager]",
                     "basic_auth_username and basic_auth_password_file go together");
     if (am->username != NULL && am->bearer_token_file != NULL)
-        parse_error(p, 0, "[alertmanager]",
-                    "basic auth and bearer_token_file exclude each other");
+        parse_error(p, 0, "[alertmanager]", "basic auth and bearer_token_file exclude each other");
 }
 
 /* Once the whole file is read: required keys, fallbacks (so section order does not matter),

@@ -740,10 +740,9 @@ Test(config, no_databases_web_config_and_alertmanager_auth)
     } cases[] = {
         {"no databases", "[agent]\nlog_level = warn\n",
          "t.ini: warning: no [database:NAME] section: nothing to watch\n", true},
-        {"empty file", "", "t.ini: warning: no [database:NAME] section: nothing to watch\n",
-         true},
-        {"web config file readable", "[agent]\nweb_config_file = /dev/null\n[database:a]\npath=/a\n",
-         "", true},
+        {"empty file", "", "t.ini: warning: no [database:NAME] section: nothing to watch\n", true},
+        {"web config file readable",
+         "[agent]\nweb_config_file = /dev/null\n[database:a]\npath=/a\n", "", true},
         {"web config file missing",
          "[agent]\nweb_config_file = /nonexistent/web.yml\n[database:a]\npath=/a\n",
          "t.ini:2: web_config_file: cannot read /nonexistent/web.yml: No such file or directory\n",
