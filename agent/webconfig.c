@@ -230,14 +230,20 @@ struct wkey {
     void (*set)(struct wparse *p, const yaml_node_t *v, const char *key);
 };
 
+#define WKEYS_MAX 16 /* keys in one table of struct wkey */
+
 /* Walks a mapping's pairs: each key must be a known one, once. path names the mapping in
  * messages ("tls_server_config"); NULL for the top level. */
 static void walk_mapping(struct wparse *p, const yaml_node_t *m, const char *path,
                          const struct wkey *keys, size_t nkeys)
 {
-    bool seen[16] = {false};
+    bool seen[WKEYS_MAX] = {false};
     char full[128], buf[WEBCONFIG_ECHO_MAX + 4];
 
+    if (nkeys > WKEYS_MAX) { /* a table too long for seen[]: a bug here, not in the file */
+        werror(p, m, path, "internal error: too many keys");
+        return;
+    }
     if (m->type != YAML_MAPPING_NODE) {
         werror(p, m, path, "expected a mapping of keys, got \"%s\"", echo(m, buf, sizeof(buf)));
         return;
