@@ -89,6 +89,8 @@ uid=$(id -u $PKG)
 setpriv --reuid=$PKG --regid=$PKG --clear-groups -- /usr/bin/sqlite-agent -c $CONF \
     --check-config >&2 || fail "the packaged $CONF does not pass --check-config"
 grep -q '^\[database:' $CONF && fail "the packaged $CONF watches a database"
+# The leftover finder must see the installed package, or its empty diff after purge proves nothing.
+[ "$(leftovers | wc -l)" -gt "$(wc -l <"$work/before")" ] || fail "leftovers() sees no install"
 
 step "unit"
 out=$(systemd-analyze verify $UNIT 2>&1) || fail "systemd-analyze verify: $out"
