@@ -223,6 +223,7 @@ static bool request_allowed(const struct http_server *srv, struct MHD_Connection
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (!httpauth_client_cert_ok(srv->wc, ci ? ci->tls_session : NULL)) {
+            state_http_denied(srv->http->state, true);
             *ret = MHD_NO;
             return false;
         }
@@ -240,6 +241,7 @@ static bool request_allowed(const struct http_server *srv, struct MHD_Connection
     MHD_free(user);
     if (ok)
         return true;
+    state_http_denied(srv->http->state, false);
     static const char body[] = "unauthorized\n";
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);

@@ -354,6 +354,13 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
     for (i = 1; i >= 0; i--)
         buf_printf(out, "sqlite_agent_alertmanager_posts_total{result=\"%s\"} %" PRIu64 "\n",
                    reload_result[i], a->alert_posts[i]);
+    static const char *const denied_reason[2] = {"basic_auth", "client_certificate"};
+    put_family_header(out, "sqlite_agent_http_requests_denied_total", "counter",
+                      "Requests the web config file refused, by reason: a missing or wrong "
+                      "basic-auth password, or a client certificate missing or not verified.");
+    for (i = 0; i < 2; i++)
+        buf_printf(out, "sqlite_agent_http_requests_denied_total{reason=\"%s\"} %" PRIu64 "\n",
+                   denied_reason[i], a->http_denied[i]);
 }
 
 /* ---- Per-database families ---------------------------------------------------------------

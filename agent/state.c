@@ -219,6 +219,13 @@ void state_alert_post_done(struct state *s, bool ok)
     pthread_mutex_unlock(&s->lock);
 }
 
+void state_http_denied(struct state *s, bool client_cert)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.http_denied[client_cert ? 1 : 0]++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Bytes needed for every name and path, with their terminators. Called with the lock held. */
 static size_t strings_size(const struct state *s)
 {

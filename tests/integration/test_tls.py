@@ -224,6 +224,11 @@ class TLSTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(hdrs.get("x-frame-options"), "deny")
             self.assertTrue(H.promtool_check(body.decode())[0])
+            s = H.parse_exposition(body.decode())
+            self.assertEqual(H.value(s, "sqlite_agent_http_requests_denied_total",
+                                     reason="basic_auth"), 16)
+            self.assertEqual(H.value(s, "sqlite_agent_http_requests_denied_total",
+                                     reason="client_certificate"), 0)
 
     def test_plain_http_on_the_tls_port_gets_nothing(self):
         wc = self.web_config("web-plain.yml")
@@ -254,6 +259,8 @@ class TLSTest(unittest.TestCase):
                 with self.assertRaises((http.client.RemoteDisconnected, ConnectionError,
                                         ssl.SSLError), msg="client %r" % (who,)):
                     a.get("/metrics", client=who)
+            self.assertEqual(a.value("sqlite_agent_http_requests_denied_total",
+                                     reason="client_certificate"), 2)
 
     def test_the_documented_example_is_valid_toolkit_format_and_loads(self):
         d = tempfile.mkdtemp(dir=self.dir)
