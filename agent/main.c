@@ -279,8 +279,9 @@ static void reload(struct workers *w, struct state *st, const char *path, struct
     struct webconfig *wc = NULL;
 
     if (cfg == NULL || load_web_config(cfg, &wc) != 0) {
+        const char *web = cfg != NULL ? cfg->web_config_file : NULL;
         log_error("config reload failed, keeping the running config", "config", path,
-                  "web_config_file", cfg ? cfg->web_config_file : NULL, NULL);
+                  web ? "web_config_file" : NULL, web, NULL);
         config_free(cfg);
         state_reload_done(st, false, clock_wall_ms());
         return;
