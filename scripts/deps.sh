@@ -6,7 +6,7 @@ RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev 
 # Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib.
 TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl"
 # Only for scripts/package-test.sh: building, checking and installing the Debian package.
-PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl"
+PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl strace procps"
 
 install_missing() {
     missing=""
