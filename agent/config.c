@@ -533,6 +533,24 @@ static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
 static const struct value_type type_versions = {set_versions, 0};
 
+/* A path to a file this process can read now: a missing certificate or password file is found
+ * at --check-config, not at the first alert. */
+static int set_file(const struct config_key *k, void *base, const char *value, char *why,
+                    size_t len)
+{
+    if (set_string(k, base, value, why, len) != 0)
+        return -1;
+    FILE *f = fopen(value, "r");
+    if (f == NULL) {
+        snprintf(why, len, "cannot read %s: %s", value, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static const struct value_type type_file = {set_file, 0};
+
 /* ---- the keys ---------------------------------------------------------------------------- */
 
 #define A(field) SECTION_AGENT, offsetof(struct config, field)
@@ -553,6 +571,7 @@ static const struct config_key config_keys[] = {
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
+    {A(web_config_file),    "web_config_file", &type_file,      PATH_BOUNDS,    NULL, 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
@@ -563,6 +582,12 @@ static const struct config_key config_keys[] = {
     {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},
     {M(runbook_url),        "runbook_url",     &type_string,    URL_BOUNDS,     RUNBOOK_DEFAULT, 0},
     {M(external_url),       "external_url",    &type_string,    URL_BOUNDS,     NULL, 0},
+    {M(ca_file),            "ca_file",         &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(cert_file),          "cert_file",       &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(key_file),           "key_file",        &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(username),     "basic_auth_username",   &type_string,    1, 256,         NULL, 0},
+    {M(password_file), "basic_auth_password_file", &type_file,  PATH_BOUNDS,    NULL, 0},
+    {M(bearer_token_file),  "bearer_token_file", &type_file,    PATH_BOUNDS,    NULL, 0},
 };
 /* clang-format on */
 
@@ -589,7 +614,7 @@ struct section_kind {
     int (*add)(struct config *c, const char *name, size_t *index, char *why, size_t len);
     /* The struct instance index's keys write to (unnamed kinds: index is 0). */
     void *(*base)(struct config *c, size_t index);
-    const char *missing; /* the error when the file has none; NULL: optional */
+    const char *missing; /* the warning when the file has none; NULL: optional */
 };
 
 static void *agent_base(struct config *c, size_t index)
@@ -985,6 +1010,20 @@ static int config_handler(void *user, const char *section, const char *name, con
     return 1;
 }
 
+/* [alertmanager] keys that only make sense together. */
+static void alertmanager_finish(struct parse *p)
+{
+    const struct alertmanager_config *am = &p->cfg->am;
+
+    if ((am->cert_file == NULL) != (am->key_file == NULL))
+        parse_error(p, 0, "[alertmanager]", "cert_file and key_file go together");
+    if ((am->username == NULL) != (am->password_file == NULL))
+        parse_error(p, 0, "[alertmanager]",
+                    "basic_auth_username and basic_auth_password_file go together");
+    if (am->username != NULL && am->bearer_token_file != NULL)
+        parse_error(p, 0, "[alertmanager]", "basic auth and bearer_token_file exclude each other");
+}
+
 /* Once the whole file is read: required keys, fallbacks (so section order does not matter),
  * and sections the file must have. */
 static void config_finish(struct parse *p)
@@ -1007,12 +1046,15 @@ static void config_finish(struct parse *p)
             }
         }
     }
+    alertmanager_finish(p);
     for (size_t i = 0; i < ARRAY_LEN(section_kinds); i++) {
         bool found = false;
         for (size_t j = 0; j < p->nsections && !found; j++)
             found = p->sections[j].kind == &section_kinds[i];
-        if (!found && section_kinds[i].missing)
-            parse_error(p, 0, NULL, "%s", section_kinds[i].missing);
+        /* A warning, not an error: a packaged default config watches nothing until edited
+         * and must still load (main.c says so again at start). */
+        if (!found && section_kinds[i].missing && p->errors)
+            fprintf(p->errors, "%s: warning: %s\n", p->file, section_kinds[i].missing);
     }
 }
 
@@ -1236,6 +1278,13 @@ void config_free(struct config *c)
     free(c->patched);
     free(c->am.runbook_url);
     free(c->am.external_url);
+    free(c->am.ca_file);
+    free(c->am.cert_file);
+    free(c->am.key_file);
+    free(c->am.username);
+    free(c->am.password_file);
+    free(c->am.bearer_token_file);
+    free(c->web_config_file);
     free(c->listen);
     free(c->listen_host);
     free(c->file);
