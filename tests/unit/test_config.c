@@ -558,8 +558,6 @@ Test(config, load_file)
         {"/dev/zero", NULL, NULL, 0, false, "/dev/zero", 0, NULL, "%s: not a regular file\n"},
         {"over the size cap", "big.ini", BYTES("[agent]\n"), false, NULL, 4 * 1024 * 1024 + 1, NULL,
          "%s: larger than 4194304 bytes\n"},
-        {"empty file", "empty.ini", BYTES(""), false, NULL, 0, NULL,
-         "%s: no [database:NAME] section: nothing to watch\n"},
     };
     char dir[] = "/tmp/test_config.XXXXXX";
 
