@@ -22,10 +22,12 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "sampler.h"
 #include "sqlitever.h"
 #include "state.h"
 #include "version.h"
+#include "webconfig.h"
 
 /* Exit statuses; --once documents them in --help and the README. */
 enum {
@@ -267,17 +269,39 @@ out:
     return status;
 }
 
-/* SIGHUP: a new configuration replaces the old only when it loads cleanly. */
-static void reload(struct workers *w, struct state *st, const char *path)
+/* The web config file cfg names, loaded; *wc stays NULL when it names none. -1 when it is bad
+ * (every problem written to stderr). */
+static int load_web_config(const struct config *cfg, struct webconfig **wc)
+{
+    *wc = NULL;
+    if (cfg->web_config_file == NULL)
+        return 0;
+    *wc = webconfig_load(cfg->web_config_file, stderr);
+    return *wc != NULL ? 0 : -1;
+}
+
+/* SIGHUP: a new configuration (and web config) replaces the old only when both load cleanly. */
+static void reload(struct workers *w, struct state *st, const char *path, struct http *http)
 {
     struct config *cfg = config_load(path, stderr);
+    struct webconfig *wc = NULL;
 
     if (cfg != NULL && !evidence_config_ok(cfg)) {
         config_free(cfg);
         cfg = NULL;
     }
-    if (cfg == NULL) {
-        log_error("config reload failed, keeping the running config", "config", path, NULL);
+    if (cfg == NULL || load_web_config(cfg, &wc) != 0) {
+        const char *web = cfg != NULL ? cfg->web_config_file : NULL;
+        log_error("config reload failed, keeping the running config", "config", path,
+                  web ? "web_config_file" : NULL, web, NULL);
+        config_free(cfg);
+        state_reload_done(st, false, clock_wall_ms());
+        return;
+    }
+    /* Every reload re-reads the certificate files, even when the YAML did not change: that is
+     * how a rotated certificate is picked up. */
+    if ((wc != NULL || w->cfg->web_config_file != NULL) && http_reload(http, wc) != 0) {
+        config_free(cfg);
         state_reload_done(st, false, clock_wall_ms());
         return;
     }
@@ -295,7 +319,48 @@ static void reload(struct workers *w, struct state *st, const char *path)
     log_config(w->cfg, "config reloaded");
 }
 
-static int run_daemon(struct config *cfg, const char *config_path, const struct build_info *bi)
+static int64_t max_sample_interval_ms(const struct config *cfg)
+{
+    int64_t max = cfg->sample_interval_ms;
+
+    for (size_t i = 0; i < cfg->ndbs; i++)
+        max = cfg->dbs[i].sample_interval_ms > max ? cfg->dbs[i].sample_interval_ms : max;
+    return max;
+}
+
+/* Waits for a signal; with the systemd watchdog on, wakes every ping interval to ping it while
+ * sampling is alive. Returns the signal. */
+static int wait_signal(const sigset_t *sigs, const struct workers *w, struct state *st,
+                       int64_t start_ms)
+{
+    int64_t every = notify_watchdog_interval_ms();
+    int sig;
+
+    for (;;) {
+        if (every <= 0) {
+            if (sigwait(sigs, &sig) == 0)
+                return sig;
+            continue;
+        }
+        struct timespec ts = {every / 1000, (every % 1000) * 1000000};
+        sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (errno != EAGAIN)
+            continue;
+        struct snapshot *snap = state_snapshot(st, clock_wall_ms());
+        if (snap != NULL &&
+            notify_sampling_alive(w->cfg->ndbs, snap->agent.last_sample_pass_end_ms, start_ms,
+                                  clock_mono_ms(), max_sample_interval_ms(w->cfg)))
+            notify_watchdog();
+        else
+            log_warn("sampling has stalled: not pinging the systemd watchdog", NULL);
+        snapshot_free(snap);
+    }
+}
+
+static int run_daemon(struct config *cfg, struct webconfig *wc, const char *config_path,
+                      const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
     struct workers w;
@@ -313,10 +378,11 @@ static int run_daemon(struct config *cfg, const char *config_path, const struct 
     signal(SIGPIPE, SIG_IGN);
 
     if (st == NULL || workers_init(&w, cfg, st) != 0) {
+        webconfig_free(wc);
         state_free(st);
         return EXIT_FAILURE;
     }
-    http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi);
+    http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi, wc);
     if (http == NULL || workers_start(&w) != 0) {
         workers_stop(&w);
         workers_free(&w);
@@ -325,15 +391,22 @@ static int run_daemon(struct config *cfg, const char *config_path, const struct 
         return EXIT_FAILURE;
     }
     log_config(w.cfg, "started");
+    if (w.cfg->ndbs == 0)
+        log_warn("no [database:NAME] section: nothing to watch; add databases and reload", "config",
+                 w.cfg->file, NULL);
+    int64_t start_ms = clock_mono_ms();
+    notify_ready(w.cfg->ndbs);
     for (;;) {
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
+        sig = wait_signal(&sigs, &w, st, start_ms);
         if (sig == SIGHUP) {
-            reload(&w, st, config_path);
+            notify_reloading();
+            reload(&w, st, config_path, http);
+            notify_ready(w.cfg->ndbs);
             continue;
         }
         break;
     }
+    notify_stopping();
     log_info("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     http_stop(http);
     workers_stop(&w);
@@ -361,14 +434,24 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
     struct config *cfg = config_load(o.config, stderr);
+    struct webconfig *wc = NULL;
     if (cfg == NULL)
         return EXIT_USAGE;
     if (o.check_config && !evidence_config_ok(cfg)) {
         config_free(cfg);
         return EXIT_USAGE;
     }
+    /* --once serves nothing: its web config is not needed, nor a reason to fail. */
+    if (!o.once && load_web_config(cfg, &wc) != 0) {
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
     if (o.check_config) {
         printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        if (wc != NULL)
+            printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP", wc->nusers,
+                   wc->nusers == 1 ? "" : "s");
+        webconfig_free(wc);
         config_free(cfg);
         return EXIT_SUCCESS;
     }
@@ -378,5 +461,5 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};
-    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, o.config, &bi);
+    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, wc, o.config, &bi);
 }

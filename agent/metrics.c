@@ -355,6 +355,13 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
     for (i = 1; i >= 0; i--)
         buf_printf(out, "sqlite_agent_alertmanager_posts_total{result=\"%s\"} %" PRIu64 "\n",
                    reload_result[i], a->alert_posts[i]);
+    static const char *const denied_reason[2] = {"basic_auth", "client_certificate"};
+    put_family_header(out, "sqlite_agent_http_requests_denied_total", "counter",
+                      "Requests the web config file refused, by reason: a missing or wrong "
+                      "basic-auth password, or a client certificate missing or not verified.");
+    for (i = 0; i < 2; i++)
+        buf_printf(out, "sqlite_agent_http_requests_denied_total{reason=\"%s\"} %" PRIu64 "\n",
+                   denied_reason[i], a->http_denied[i]);
 }
 
 /* ---- Per-database families ---------------------------------------------------------------
@@ -801,7 +808,8 @@ static void put_db_labelled(struct buf *out, const char *name, const struct labe
     buf_puts(out, "\n");
 }
 
-static void put_processes_by_version(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_processes_by_version(struct buf *out, const struct snapshot *snap,
+                                     const struct labels *l)
 {
     static const char name[] = "sqlite_database_processes";
     bool header = false;
@@ -829,7 +837,8 @@ static void put_processes_by_version(struct buf *out, const struct snapshot *sna
     }
 }
 
-static void put_filesystem_info(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_filesystem_info(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
 {
     static const char name[] = "sqlite_database_filesystem_info";
     bool header = false;
@@ -848,7 +857,8 @@ static void put_filesystem_info(struct buf *out, const struct snapshot *snap, co
 }
 
 /* Only the reasons that hold are present, so `sqlite_corruption_risk == 1` lists them. */
-static void put_corruption_risk(struct buf *out, const struct snapshot *snap, const struct labels *l)
+static void put_corruption_risk(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
 {
     static const char name[] = "sqlite_corruption_risk";
     bool header = false;

@@ -5,6 +5,7 @@
  * the whole thing out. The mutex is never held across I/O or across a call into another module.
  */
 #include "state.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ void state_sample_pass_done(struct state *s, double seconds)
     pthread_mutex_lock(&s->lock);
     s->agent.sample_passes++;
     s->agent.last_sample_pass_s = seconds;
+    s->agent.last_sample_pass_end_ms = clock_mono_ms(); /* the watchdog's sign of life */
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -269,6 +271,13 @@ void state_alert_post_done(struct state *s, bool ok)
 {
     pthread_mutex_lock(&s->lock);
     s->agent.alert_posts[ok ? 1 : 0]++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_http_denied(struct state *s, bool client_cert)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.http_denied[client_cert ? 1 : 0]++;
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -144,6 +144,9 @@ struct agent_stats {
     bool proc_scanned;           /* a /proc scan has run */
     double last_proc_scan_s;     /* its wall time */
     struct procscan_stats procs; /* its counts */
+
+    int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
+    uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
 };
 
 struct snapshot {
@@ -183,6 +186,8 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
 void state_alert_post_done(struct state *s, bool ok);
+/* A request the web config refused: a missing or wrong password, or a client certificate. */
+void state_http_denied(struct state *s, bool client_cert);
 
 /* A deep copy, or NULL when out of memory. Free with snapshot_free(). */
 struct snapshot *state_snapshot(struct state *s, int64_t now_ms);
