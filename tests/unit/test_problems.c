@@ -2,11 +2,12 @@
  * test_problems.c: the classifier over SQLite 3.40.1's own problem rows.
  *
  * "seen" rows were printed by Debian 12's sqlite3 3.40.1 (PRAGMA integrity_check or
- * quick_check) on files damaged by hand (tests/integration/fixtures.py and the damage in
- * tests/integration/test_recovery.py: zeroed pages, swapped or out-of-range child pointers,
+ * quick_check) on files damaged by hand: zeroed pages, swapped or out-of-range child pointers,
  * a bumped freelist count, an appended unused page, a cut overflow chain, an edited index
  * page, a bumped ptrmap entry in an auto-vacuum file, CHECK/NOT NULL/STRICT/affinity rules
- * added with writable_schema over rows that break them). "format" rows were not produced
+ * added with writable_schema over rows that break them. tests/integration/test_problem_rows.py
+ * makes every one of those files again and fails if a "seen" row here is not among what
+ * SQLite prints for them. "format" rows were not produced
  * here; they are the format string cited in problems.c filled with numbers, since the damage
  * that prints them (a read error inside the check, an out-of-memory ptrmap read) cannot be
  * made on demand.
