@@ -5,6 +5,7 @@
 #include "alertpush.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
  * (resolvedRetention, 15m), so an Alertmanager that missed the first post still learns. */
 #define RESOLVED_KEEP_MS (15 * 60 * 1000)
 #define BODY_MAX (16u << 20)
+/* A password or bearer token file: its first line, at most this many bytes. */
+#define SECRET_MAX 4096
 
 struct tracked {
     bool active;
@@ -121,17 +124,80 @@ static int on_transfer(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return ticker_stopping(arg) ? 1 : 0;
 }
 
+/* The first line of the file at path into out (cap bytes with its NUL), as Prometheus reads
+ * password_file and credentials_file (trailing newline and spaces dropped). 0, or -1 logged
+ * (a line longer than the cap is an error, not a shorter secret). */
+static int read_secret(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    int rc = -1;
+
+    if (f == NULL) {
+        log_warn("cannot read an Alertmanager secret", "file", path, "error", strerror(errno),
+                 NULL);
+        return -1;
+    }
+    if (fgets(out, (int)cap, f) == NULL) {
+        log_warn("empty Alertmanager secret file", "file", path, NULL);
+        goto out;
+    }
+    size_t n = strcspn(out, "\n");
+    if (out[n] != '\n' && !feof(f) && getc(f) != EOF) {
+        log_warn("Alertmanager secret longer than its cap", "file", path, NULL);
+        goto out;
+    }
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+    rc = 0;
+out:
+    fclose(f);
+    if (rc != 0)
+        explicit_bzero(out, cap);
+    return rc;
+}
+
+/* TLS and auth toward Alertmanager, from [alertmanager]. secret is SECRET_MAX bytes the caller
+ * wipes after the transfer. Returns 0, or -1 when a secret file cannot be read. */
+static int set_tls_and_auth(CURL *c, const struct alertmanager_config *am, char *secret)
+{
+    if (am->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, am->ca_file);
+    if (am->cert_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, am->cert_file);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, am->key_file);
+    }
+    if (am->username != NULL) {
+        if (read_secret(am->password_file, secret, SECRET_MAX) != 0)
+            return -1;
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, am->username);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, secret);
+    } else if (am->bearer_token_file != NULL) {
+        if (read_secret(am->bearer_token_file, secret, SECRET_MAX) != 0)
+            return -1;
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, secret);
+    }
+    return 0;
+}
+
 /* POSTs body to one Alertmanager. Returns 0 on a 2xx answer. */
 static int post_one(struct alertpush *ap, const char *url, const struct buf *body)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *hdrs = NULL;
     char err[CURL_ERROR_SIZE] = "";
+    char secret[SECRET_MAX];
     long status = 0;
     int rc = -1;
 
     if (c == NULL)
         return -1;
+    if (set_tls_and_auth(c, &ap->cfg->am, secret) != 0) {
+        curl_easy_cleanup(c);
+        return -1;
+    }
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -157,6 +223,7 @@ static int post_one(struct alertpush *ap, const char *url, const struct buf *bod
     }
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
+    explicit_bzero(secret, sizeof(secret));
     return rc;
 }
 

@@ -31,6 +31,7 @@
  * thread-safe: load the configuration from one thread at a time (main, at start and on reload).
  */
 #include "config.h"
+#include "safeopen.h"
 #include "sqlitever.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CONFIG_MAX_LINE 4608 /* bytes in a line without its line end: a PATH_MAX path + room */
 #define CONFIG_MAX_PATH 4095 /* PATH_MAX (4096, <linux/limits.h>) less its NUL */
@@ -50,6 +52,10 @@
 #define CONFIG_MAX_SECTIONS 4096
 #define CONFIG_MAX_ERRORS 100 /* written; the rest are counted */
 #define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
+
+/* Bytes in the file: CONFIG_MAX_SECTIONS sections of a dozen keys with comments fit in well
+ * under 4 MiB, and no more is ever read (a file that grows while being read, /dev/zero). */
+#define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
 
 #define SEC INT64_C(1000)
 #define MINUTE (60 * SEC)
@@ -62,6 +68,8 @@
 #define TIMEOUT_BOUNDS 100, HOUR
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
+/* evidence_max_bytes: 1 MiB .. 16 TiB */
+#define EVIDENCE_BOUNDS (INT64_C(1) << 20), (INT64_C(1) << 44)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -534,6 +542,36 @@ static int set_versions(const struct config_key *k, void *base, const char *valu
     return 0;
 }
 
+/* A size in bytes: whole bytes, or a whole number of KiB, MiB, GiB or TiB. */
+static int set_bytes(const struct config_key *k, void *base, const char *value, char *why,
+                     size_t len)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } units[] = {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+    uint64_t v;
+    const char *rest = parse_digits(value, INT64_MAX, &v);
+    char echo[CONFIG_ECHO_MAX + 4];
+
+    for (size_t i = 0; rest != NULL && i < ARRAY_LEN(units); i++) {
+        if (strcmp(rest, units[i].suffix) != 0)
+            continue;
+        bool over = v > (uint64_t)(INT64_MAX >> units[i].shift);
+        int64_t bytes = over ? INT64_MAX : (int64_t)(v << units[i].shift);
+        if (bytes < k->min || bytes > k->max) {
+            snprintf(why, len, "\"%s\" is out of range (%lld..%lld bytes)",
+                     value_echo(value, echo, sizeof(echo)), (long long)k->min, (long long)k->max);
+            return -1;
+        }
+        *(int64_t *)((char *)base + k->offset) = bytes;
+        return 0;
+    }
+    snprintf(why, len, "invalid size \"%s\" (expected bytes, or e.g. 512MiB, 4GiB)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
+}
+
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
@@ -543,6 +581,25 @@ static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
 static const struct value_type type_versions = {set_versions, 0};
+static const struct value_type type_bytes = {set_bytes, sizeof(int64_t)};
+
+/* A path to a file this process can read now: a missing certificate or password file is found
+ * at --check-config, not at the first alert. */
+static int set_file(const struct config_key *k, void *base, const char *value, char *why,
+                    size_t len)
+{
+    if (set_string(k, base, value, why, len) != 0)
+        return -1;
+    FILE *f = fopen(value, "r");
+    if (f == NULL) {
+        snprintf(why, len, "cannot read %s: %s", value, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static const struct value_type type_file = {set_file, 0};
 
 /* ---- the keys ---------------------------------------------------------------------------- */
 
@@ -566,6 +623,9 @@ static const struct config_key config_keys[] = {
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {A(walindex_watch_interval_ms), "walindex_watch_interval", &type_duration, 1, 1000, "2ms", 0},
     {A(walindex_watch_max), "walindex_watch_max", &type_int,    0, 1024,        "8", 0},
+    {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
+    {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},
+    {A(web_config_file),    "web_config_file", &type_file,      PATH_BOUNDS,    NULL, 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
@@ -577,6 +637,12 @@ static const struct config_key config_keys[] = {
     {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},
     {M(runbook_url),        "runbook_url",     &type_string,    URL_BOUNDS,     RUNBOOK_DEFAULT, 0},
     {M(external_url),       "external_url",    &type_string,    URL_BOUNDS,     NULL, 0},
+    {M(ca_file),            "ca_file",         &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(cert_file),          "cert_file",       &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(key_file),           "key_file",        &type_file,      PATH_BOUNDS,    NULL, 0},
+    {M(username),     "basic_auth_username",   &type_string,    1, 256,         NULL, 0},
+    {M(password_file), "basic_auth_password_file", &type_file,  PATH_BOUNDS,    NULL, 0},
+    {M(bearer_token_file),  "bearer_token_file", &type_file,    PATH_BOUNDS,    NULL, 0},
 };
 /* clang-format on */
 
@@ -603,7 +669,7 @@ struct section_kind {
     int (*add)(struct config *c, const char *name, size_t *index, char *why, size_t len);
     /* The struct instance index's keys write to (unnamed kinds: index is 0). */
     void *(*base)(struct config *c, size_t index);
-    const char *missing; /* the error when the file has none; NULL: optional */
+    const char *missing; /* the warning when the file has none; NULL: optional */
 };
 
 static void *agent_base(struct config *c, size_t index)
@@ -999,6 +1065,20 @@ static int config_handler(void *user, const char *section, const char *name, con
     return 1;
 }
 
+/* [alertmanager] keys that only make sense together. */
+static void alertmanager_finish(struct parse *p)
+{
+    const struct alertmanager_config *am = &p->cfg->am;
+
+    if ((am->cert_file == NULL) != (am->key_file == NULL))
+        parse_error(p, 0, "[alertmanager]", "cert_file and key_file go together");
+    if ((am->username == NULL) != (am->password_file == NULL))
+        parse_error(p, 0, "[alertmanager]",
+                    "basic_auth_username and basic_auth_password_file go together");
+    if (am->username != NULL && am->bearer_token_file != NULL)
+        parse_error(p, 0, "[alertmanager]", "basic auth and bearer_token_file exclude each other");
+}
+
 /* Once the whole file is read: required keys, fallbacks (so section order does not matter),
  * and sections the file must have. */
 static void config_finish(struct parse *p)
@@ -1021,12 +1101,15 @@ static void config_finish(struct parse *p)
             }
         }
     }
+    alertmanager_finish(p);
     for (size_t i = 0; i < ARRAY_LEN(section_kinds); i++) {
         bool found = false;
         for (size_t j = 0; j < p->nsections && !found; j++)
             found = p->sections[j].kind == &section_kinds[i];
-        if (!found && section_kinds[i].missing)
-            parse_error(p, 0, NULL, "%s", section_kinds[i].missing);
+        /* A warning, not an error: a packaged default config watches nothing until edited
+         * and must still load (main.c says so again at start). */
+        if (!found && section_kinds[i].missing && p->errors)
+            fprintf(p->errors, "%s: warning: %s\n", p->file, section_kinds[i].missing);
     }
 }
 
@@ -1130,10 +1213,63 @@ out:
     return c;
 }
 
+/* The whole file, at most CONFIG_MAX_FILE_BYTES of it, into a new buffer (*size bytes; the
+ * caller frees it). Only a regular file is opened, and without blocking (safeopen.h): a FIFO or
+ * /dev/zero named as the config would hang --check-config and a SIGHUP reload, during which
+ * SIGTERM waits. NULL after saying why on errors. */
+static char *config_read_file(const char *path, size_t *size, FILE *errors)
+{
+    struct stat st;
+    int fd = -1, err = 0;
+    char *buf = NULL;
+    size_t got = 0;
+    enum safeopen_result r = safeopen_open(path, SAFEOPEN_FOLLOW, &fd, &st, &err);
+
+    if (r != SAFEOPEN_OK) {
+        if (errors && (r == SAFEOPEN_NOT_REGULAR || r == SAFEOPEN_CHANGED))
+            fprintf(errors, "%s: not a regular file\n", path);
+        else if (errors)
+            fprintf(errors, "%s: cannot open: %s\n", path, strerror(safeopen_errno(r, err)));
+        goto fail;
+    }
+    /* One byte more than the cap: a file that grew past it since fstat is caught too. */
+    buf = (size_t)st.st_size <= CONFIG_MAX_FILE_BYTES ? malloc(CONFIG_MAX_FILE_BYTES + 1) : NULL;
+    while (buf && got <= CONFIG_MAX_FILE_BYTES) {
+        ssize_t n = read(fd, buf + got, CONFIG_MAX_FILE_BYTES + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (errors)
+                fprintf(errors, "%s: read error: %s\n", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (!buf || got > CONFIG_MAX_FILE_BYTES) {
+        if (errors && (buf || (size_t)st.st_size > CONFIG_MAX_FILE_BYTES))
+            fprintf(errors, "%s: larger than %d bytes\n", path, CONFIG_MAX_FILE_BYTES);
+        else if (errors)
+            fprintf(errors, "%s: out of memory\n", path);
+        goto fail;
+    }
+    close(fd); /* the config file: never a monitored database, no SQLite lock on it */
+    *size = got;
+    return buf;
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return NULL;
+}
+
 struct config *config_load(const char *path, FILE *errors)
 {
     struct parse *p;
     struct config *c = NULL;
+    char *text = NULL;
+    size_t size = 0;
 
     if (!path)
         return NULL;
@@ -1144,16 +1280,22 @@ struct config *config_load(const char *path, FILE *errors)
         return NULL;
     }
     p->errors = errors;
-    p->in = fopen(path, "r");
+    text = config_read_file(path, &size, errors);
+    if (!text)
+        goto out;
+    /* The bytes as read, NULs and all, through the same reader as ever (glibc's fmemopen
+     * takes a size of 0 since 2.22: an empty file reads as EOF). */
+    p->in = fmemopen(text, size, "r");
     if (!p->in) {
         if (errors)
-            fprintf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+            fprintf(errors, "%s: out of memory\n", path);
         goto out;
     }
     c = config_parse(p, path);
 out:
     if (p->in)
         fclose(p->in);
+    free(text);
     free(p);
     return c;
 }
@@ -1191,6 +1333,14 @@ void config_free(struct config *c)
     free(c->patched);
     free(c->am.runbook_url);
     free(c->am.external_url);
+    free(c->am.ca_file);
+    free(c->am.cert_file);
+    free(c->am.key_file);
+    free(c->am.username);
+    free(c->am.password_file);
+    free(c->am.bearer_token_file);
+    free(c->web_config_file);
+    free(c->evidence_dir);
     free(c->listen);
     free(c->listen_host);
     free(c->file);

@@ -47,6 +47,15 @@ struct alertmanager_config {
     int64_t timeout_ms;         /* per POST */
     char *runbook_url;          /* base of runbook_url annotations; "#anchor" is appended */
     char *external_url;         /* generatorURL: how humans reach this agent */
+    /* TLS and auth toward Alertmanager (Prometheus's http_config names): files checked
+     * readable at load; the password and token are read again for each post, so they can be
+     * rotated without a reload. NULL: not set. */
+    char *ca_file;            /* CA bundle for https:// URLs, instead of the system's */
+    char *cert_file;          /* client certificate (with key_file) */
+    char *key_file;           /* its key, unencrypted PEM */
+    char *username;           /* basic auth, with password_file */
+    char *password_file;      /* the password: the file's first line */
+    char *bearer_token_file;  /* "Authorization: Bearer" token: the file's first line */
 };
 
 struct config {
@@ -68,6 +77,10 @@ struct config {
     size_t ndbs;
     struct db_config *dbs; /* in file order */
     struct alertmanager_config am;
+    char *web_config_file; /* exporter-toolkit web config (TLS, basic auth); NULL: none */
+
+    char *evidence_dir;         /* where evidence copies go; NULL = off (evidence.h) */
+    int64_t evidence_max_bytes; /* a database larger than this is not copied */
 };
 
 /* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL

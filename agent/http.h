@@ -10,13 +10,18 @@
 
 #include "metrics.h"
 #include "state.h"
+#include "webconfig.h"
 
 struct http;
 
 /* Listens on host:port (numeric IPv4 or IPv6, or a name) with libmicrohttpd's own thread.
- * st and bi must outlive the server. NULL on failure, logged. */
+ * st and bi must outlive the server. wc (taken, NULL for plain HTTP without auth): TLS, headers
+ * and basic-auth users from the web config file. NULL on failure, logged. */
 struct http *http_start(const char *host, uint16_t port, struct state *st,
-                        const struct build_info *bi);
+                        const struct build_info *bi, struct webconfig *wc);
+/* Serves on with wc (taken) instead, on the same socket. Returns 0, or -1 (logged) with the
+ * old web config still served. */
+int http_reload(struct http *h, struct webconfig *wc);
 void http_stop(struct http *h); /* accepts NULL */
 
 /* True when an Accept-Encoding header value accepts gzip (RFC 9110 12.5.3: a "gzip" or "*"

@@ -17,15 +17,18 @@
 #include "checker.h"
 #include "clock.h"
 #include "config.h"
+#include "evidence.h"
 #include "fdguard.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "sampler.h"
 #include "sqlitever.h"
 #include "state.h"
 #include "version.h"
 #include "walwatch.h"
+#include "webconfig.h"
 
 /* Exit statuses; --once documents them in --help and the README. */
 enum {
@@ -138,11 +141,13 @@ struct workers {
     struct walwatch *walwatch; /* the close watch of the wal-index (issue 12) */
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
+    struct evidence *evidence;   /* NULL without evidence_dir */
 };
 
 static void workers_free(struct workers *w)
 {
     alertpush_free(w->alertpush);
+    evidence_free(w->evidence);
     checker_free(w->checker);
     /* After the checkers: the sampler and the watch close their descriptors, and no
      * connection is open. */
@@ -183,8 +188,11 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
+    bool evidence_failed;
+    w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
     if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL ||
-        (cfg->am.nurls > 0 && w->alertpush == NULL) || state_configure(st, cfg) != 0) {
+        (cfg->am.nurls > 0 && w->alertpush == NULL) || evidence_failed ||
+        state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }
@@ -196,12 +204,15 @@ static int workers_start(struct workers *w)
     if (sampler_start(w->sampler) != 0 || walwatch_start(w->walwatch) != 0 ||
         checker_start(w->checker) != 0)
         return -1;
+    if (w->evidence != NULL && evidence_start(w->evidence) != 0)
+        return -1;
     return w->alertpush ? alertpush_start(w->alertpush) : 0;
 }
 
 static void workers_stop(struct workers *w)
 {
     alertpush_stop(w->alertpush);
+    evidence_stop(w->evidence);
     checker_stop(w->checker);
     walwatch_stop(w->walwatch);
     sampler_stop(w->sampler);
@@ -268,13 +279,39 @@ out:
     return status;
 }
 
-/* SIGHUP: a new configuration replaces the old only when it loads cleanly. */
-static void reload(struct workers *w, struct state *st, const char *path)
+/* The web config file cfg names, loaded; *wc stays NULL when it names none. -1 when it is bad
+ * (every problem written to stderr). */
+static int load_web_config(const struct config *cfg, struct webconfig **wc)
+{
+    *wc = NULL;
+    if (cfg->web_config_file == NULL)
+        return 0;
+    *wc = webconfig_load(cfg->web_config_file, stderr);
+    return *wc != NULL ? 0 : -1;
+}
+
+/* SIGHUP: a new configuration (and web config) replaces the old only when both load cleanly. */
+static void reload(struct workers *w, struct state *st, const char *path, struct http *http)
 {
     struct config *cfg = config_load(path, stderr);
+    struct webconfig *wc = NULL;
 
-    if (cfg == NULL) {
-        log_error("config reload failed, keeping the running config", "config", path, NULL);
+    if (cfg != NULL && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        cfg = NULL;
+    }
+    if (cfg == NULL || load_web_config(cfg, &wc) != 0) {
+        const char *web = cfg != NULL ? cfg->web_config_file : NULL;
+        log_error("config reload failed, keeping the running config", "config", path,
+                  web ? "web_config_file" : NULL, web, NULL);
+        config_free(cfg);
+        state_reload_done(st, false, clock_wall_ms());
+        return;
+    }
+    /* Every reload re-reads the certificate files, even when the YAML did not change: that is
+     * how a rotated certificate is picked up. */
+    if ((wc != NULL || w->cfg->web_config_file != NULL) && http_reload(http, wc) != 0) {
+        config_free(cfg);
         state_reload_done(st, false, clock_wall_ms());
         return;
     }
@@ -292,7 +329,48 @@ static void reload(struct workers *w, struct state *st, const char *path)
     log_config(w->cfg, "config reloaded");
 }
 
-static int run_daemon(struct config *cfg, const char *config_path, const struct build_info *bi)
+static int64_t max_sample_interval_ms(const struct config *cfg)
+{
+    int64_t max = cfg->sample_interval_ms;
+
+    for (size_t i = 0; i < cfg->ndbs; i++)
+        max = cfg->dbs[i].sample_interval_ms > max ? cfg->dbs[i].sample_interval_ms : max;
+    return max;
+}
+
+/* Waits for a signal; with the systemd watchdog on, wakes every ping interval to ping it while
+ * sampling is alive. Returns the signal. */
+static int wait_signal(const sigset_t *sigs, const struct workers *w, struct state *st,
+                       int64_t start_ms)
+{
+    int64_t every = notify_watchdog_interval_ms();
+    int sig;
+
+    for (;;) {
+        if (every <= 0) {
+            if (sigwait(sigs, &sig) == 0)
+                return sig;
+            continue;
+        }
+        struct timespec ts = {every / 1000, (every % 1000) * 1000000};
+        sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (errno != EAGAIN)
+            continue;
+        struct snapshot *snap = state_snapshot(st, clock_wall_ms());
+        if (snap != NULL &&
+            notify_sampling_alive(w->cfg->ndbs, snap->agent.last_sample_pass_end_ms, start_ms,
+                                  clock_mono_ms(), max_sample_interval_ms(w->cfg)))
+            notify_watchdog();
+        else
+            log_warn("sampling has stalled: not pinging the systemd watchdog", NULL);
+        snapshot_free(snap);
+    }
+}
+
+static int run_daemon(struct config *cfg, struct webconfig *wc, const char *config_path,
+                      const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
     struct workers w;
@@ -310,10 +388,11 @@ static int run_daemon(struct config *cfg, const char *config_path, const struct 
     signal(SIGPIPE, SIG_IGN);
 
     if (st == NULL || workers_init(&w, cfg, st) != 0) {
+        webconfig_free(wc);
         state_free(st);
         return EXIT_FAILURE;
     }
-    http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi);
+    http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi, wc);
     if (http == NULL || workers_start(&w) != 0) {
         workers_stop(&w);
         workers_free(&w);
@@ -322,15 +401,22 @@ static int run_daemon(struct config *cfg, const char *config_path, const struct 
         return EXIT_FAILURE;
     }
     log_config(w.cfg, "started");
+    if (w.cfg->ndbs == 0)
+        log_warn("no [database:NAME] section: nothing to watch; add databases and reload", "config",
+                 w.cfg->file, NULL);
+    int64_t start_ms = clock_mono_ms();
+    notify_ready(w.cfg->ndbs);
     for (;;) {
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
+        sig = wait_signal(&sigs, &w, st, start_ms);
         if (sig == SIGHUP) {
-            reload(&w, st, config_path);
+            notify_reloading();
+            reload(&w, st, config_path, http);
+            notify_ready(w.cfg->ndbs);
             continue;
         }
         break;
     }
+    notify_stopping();
     log_info("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     http_stop(http);
     workers_stop(&w);
@@ -358,10 +444,24 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
     struct config *cfg = config_load(o.config, stderr);
+    struct webconfig *wc = NULL;
     if (cfg == NULL)
         return EXIT_USAGE;
+    if (o.check_config && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
+    /* --once serves nothing: its web config is not needed, nor a reason to fail. */
+    if (!o.once && load_web_config(cfg, &wc) != 0) {
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
     if (o.check_config) {
         printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        if (wc != NULL)
+            printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP", wc->nusers,
+                   wc->nusers == 1 ? "" : "s");
+        webconfig_free(wc);
         config_free(cfg);
         return EXIT_SUCCESS;
     }
@@ -371,5 +471,5 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};
-    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, o.config, &bi);
+    return o.once ? run_once(cfg, &bi) : run_daemon(cfg, wc, o.config, &bi);
 }

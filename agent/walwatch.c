@@ -9,7 +9,6 @@
 #include "walwatch.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +18,13 @@
 #include "ckaudit.h"
 #include "clock.h"
 #include "log.h"
+#include "safeopen.h"
 #include "ticker.h"
 
 enum { WF_DB = 0, WF_WAL, WF_SHM, WF_COUNT };
 static const char *const wf_suffix[WF_COUNT] = {"", "-wal", "-shm"};
 
 struct wfile {
-    char *path;
     int fd; /* -1: not open */
     dev_t dev;
     ino_t ino;
@@ -121,29 +120,55 @@ static void file_close(struct fdguard *g, struct wfile *f)
     f->fd = -1;
 }
 
-/* Opens the file now at f->path when it is not open or was replaced. Returns true when the
- * descriptor changed (the audit must forget what it read through the old one). */
-static bool file_refresh(struct fdguard *g, struct wfile *f)
+/*
+ * Makes f->fd a descriptor on the regular file now at path, by the rules of safeopen.h (the
+ * type looked at first, never a FIFO, never a link at a side file), reusing the open one when
+ * it is the same inode. Returns true when the descriptor changed (the audit must forget what it
+ * read through the old one). Refusals are the sampler's to log; here the file is only absent.
+ */
+static bool file_refresh(struct fdguard *g, struct wfile *f, const char *path)
 {
     struct stat st;
+    int err = 0;
+    bool had = f->fd >= 0;
 
-    if (stat(f->path, &st) != 0) {
-        bool had = f->fd >= 0;
+    if (safeopen_lstat(path, &st, &err) != SAFEOPEN_OK) {
         file_close(g, f);
         return had;
     }
-    if (f->fd >= 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+    if (had && st.st_dev == f->dev && st.st_ino == f->ino)
         return false;
     file_close(g, f);
     /* O_RDONLY and never O_CREAT: the watch can neither write nor create the file. */
-    f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (f->fd >= 0 && fstat(f->fd, &st) == 0) {
-        f->dev = st.st_dev;
-        f->ino = st.st_ino;
-    } else {
-        file_close(g, f);
+    if (safeopen_open(path, 0, &f->fd, &st, &err) != SAFEOPEN_OK) {
+        file_close(g, f); /* a descriptor left open on NOT_REGULAR or CHANGED, too */
+        return true;
     }
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
     return true;
+}
+
+/* The database's path resolved as SQLite resolves it (a link can change), and the three files
+ * where SQLite reads them. Returns true when any descriptor changed. */
+static bool files_refresh(struct fdguard *g, struct wdb *d, const char *db_path)
+{
+    struct safeopen_path rp;
+    char path[SAFEOPEN_PATH_MAX + 16];
+    bool changed = false;
+
+    if (safeopen_resolve(db_path, &rp) != SAFEOPEN_OK) {
+        for (int k = 0; k < WF_COUNT; k++) {
+            changed |= d->file[k].fd >= 0;
+            file_close(g, &d->file[k]);
+        }
+        return changed;
+    }
+    for (int k = 0; k < WF_COUNT; k++) {
+        snprintf(path, sizeof(path), "%s%s", rp.path, wf_suffix[k]);
+        changed |= file_refresh(g, &d->file[k], path);
+    }
+    return changed;
 }
 
 static ssize_t file_pread(const struct wfile *f, unsigned char *buf, size_t len, uint64_t off)
@@ -326,10 +351,7 @@ static void watch_one(struct walwatch *w, size_t i, int64_t now)
 
     memset(&add, 0, sizeof(add));
     if (now >= d->next_stat_ms) {
-        bool changed = false;
-        for (int k = 0; k < WF_COUNT; k++)
-            changed |= file_refresh(w->guards[i], &d->file[k]);
-        if (changed)
+        if (files_refresh(w->guards[i], d, w->cfg->dbs[i].path))
             ckaudit_reset(d->audit);
         d->next_stat_ms = now + WALWATCH_STAT_MS;
     }
@@ -416,16 +438,9 @@ struct walwatch *walwatch_new(const struct config *cfg, struct state *st,
         walwatch_free(w);
         return NULL;
     }
-    for (size_t i = 0; i < cfg->ndbs; i++) {
-        for (int k = 0; k < WF_COUNT; k++) {
+    for (size_t i = 0; i < cfg->ndbs; i++)
+        for (int k = 0; k < WF_COUNT; k++)
             w->dbs[i].file[k].fd = -1;
-            if (asprintf(&w->dbs[i].file[k].path, "%s%s", cfg->dbs[i].path, wf_suffix[k]) < 0) {
-                w->dbs[i].file[k].path = NULL;
-                walwatch_free(w);
-                return NULL;
-            }
-        }
-    }
     return w;
 }
 
@@ -434,10 +449,8 @@ void walwatch_free(struct walwatch *w)
     if (w == NULL)
         return;
     for (size_t i = 0; w->dbs != NULL && i < w->cfg->ndbs; i++) {
-        for (int k = 0; k < WF_COUNT; k++) {
+        for (int k = 0; k < WF_COUNT; k++)
             file_close(w->guards[i], &w->dbs[i].file[k]);
-            free(w->dbs[i].file[k].path);
-        }
         ckaudit_free(w->dbs[i].audit);
     }
     free(w->dbs);

@@ -2,9 +2,11 @@
 # only those, so a second run on a ready machine costs one dpkg query.
 
 # Build and run the agent.
-RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev libinih-dev zlib1g-dev libcurl4-openssl-dev sqlite3"
+RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev libinih-dev zlib1g-dev libcurl4-openssl-dev sqlite3 libyaml-dev libgnutls28-dev libcrypt-dev libsystemd-dev"
 # Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib.
-TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux"
+TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl"
+# Only for scripts/package-test.sh: building, checking and installing the Debian package.
+PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl strace procps"
 
 install_missing() {
     missing=""

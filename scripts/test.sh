@@ -33,6 +33,7 @@ echo "=== alert rules" >&2
 tests/rules/run.sh
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/package-test.sh # the Debian package: build, lintian, install, unit checks, remove, purge
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=address,undefined
 echo "=== all tests passed" >&2

@@ -23,28 +23,58 @@ Test(alerts, active_table)
         {"healthy", SAMPLE_OK, true, false, 100000, CHECK_QUICK, 200000, {false, false, false}},
         {"malformed", SAMPLE_OK, true, true, 100000, CHECK_QUICK, 200000, {true, false, false}},
         {"missing", SAMPLE_MISSING, false, false, 0, CHECK_QUICK, 1000, {false, true, false}},
-        {"unreadable", SAMPLE_UNREADABLE, false, false, 0, CHECK_QUICK, 1000,
-         {false, true, false}},
-        {"garbage header", SAMPLE_BAD_HEADER, true, true, 500, CHECK_QUICK, 1000,
+        {"unreadable", SAMPLE_UNREADABLE, false, false, 0, CHECK_QUICK, 1000, {false, true, false}},
+        {"garbage header",
+         SAMPLE_BAD_HEADER,
+         true,
+         true,
+         500,
+         CHECK_QUICK,
+         1000,
          {true, true, false}},
-        {"not sampled yet", SAMPLE_NONE, false, false, 0, CHECK_QUICK, 1000,
+        {"not sampled yet", SAMPLE_NONE, false, false, 0, CHECK_QUICK, 1000, {false, false, false}},
+        {"never completed, young",
+         SAMPLE_OK,
+         false,
+         false,
+         0,
+         CHECK_QUICK,
+         190000,
          {false, false, false}},
-        {"never completed, young", SAMPLE_OK, false, false, 0, CHECK_QUICK, 190000,
-         {false, false, false}},
-        {"never completed, old", SAMPLE_OK, false, false, 0, CHECK_QUICK, 190001,
+        {"never completed, old",
+         SAMPLE_OK,
+         false,
+         false,
+         0,
+         CHECK_QUICK,
+         190001,
          {false, false, true}},
-        {"stale success", SAMPLE_OK, true, false, 10000, CHECK_QUICK, 200001,
-         {false, false, true}},
-        {"fresh success", SAMPLE_OK, true, false, 10000, CHECK_QUICK, 200000,
+        {"stale success", SAMPLE_OK, true, false, 10000, CHECK_QUICK, 200001, {false, false, true}},
+        {"fresh success",
+         SAMPLE_OK,
+         true,
+         false,
+         10000,
+         CHECK_QUICK,
+         200000,
          {false, false, false}},
-        {"check off never stalls", SAMPLE_OK, false, false, 0, CHECK_OFF, 10000000,
+        {"check off never stalls",
+         SAMPLE_OK,
+         false,
+         false,
+         0,
+         CHECK_OFF,
+         10000000,
          {false, false, false}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct active_case *c = &cases[i];
         struct db_snapshot d = {.name = "a", .path = "/a", .kind = c->check};
-        struct db_config db = {.name = "a", .path = "/a", .check = c->check,
-                               .check_interval_ms = 60000, .check_timeout_ms = 10000};
+        struct db_config db = {.name = "a",
+                               .path = "/a",
+                               .check = c->check,
+                               .check_interval_ms = 60000,
+                               .check_timeout_ms = 10000};
         d.sample.status = c->status;
         d.check.completed_once = c->completed_once;
         d.check.malformed = c->malformed;
@@ -96,8 +126,8 @@ Test(alerts, json_escapes_and_fields)
     cr_expect(strstr(out.data, "\"path\":\"/srv/a\\\\b\\u000a.db\"") != NULL);
     cr_expect(strstr(out.data, "\"startsAt\":\"2026-11-25T14:31:05.641Z\"") != NULL);
     cr_expect(strstr(out.data, "\"endsAt\":\"2026-11-25T14:35:05.641Z\"") != NULL);
-    cr_expect(strstr(out.data, "\"runbook_url\":\"https://x/runbook.md#sqlitedatabasemalformed\"")
-              != NULL);
+    cr_expect(strstr(out.data,
+                     "\"runbook_url\":\"https://x/runbook.md#sqlitedatabasemalformed\"") != NULL);
     cr_expect_eq(out.data[0], '[');
     cr_expect_eq(out.data[out.len - 1], ']');
     buf_free(&out);

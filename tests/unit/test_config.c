@@ -348,9 +348,6 @@ Test(config, load_errors)
         {"missing path", "[database:a]\ncheck = off\n" DB_OK "[database:b]\n",
          "t.ini:1: [database:a]: missing required key \"path\"\n"
          "t.ini:5: [database:b]: missing required key \"path\"\n"},
-        {"no databases", "[agent]\nlog_level = warn\n",
-         "t.ini: no [database:NAME] section: nothing to watch\n"},
-        {"empty file", "", "t.ini: no [database:NAME] section: nothing to watch\n"},
         {"key outside any section", "path = /a\n" DB_OK,
          "t.ini:1: path: key outside any section\n"},
         {"line without '='", "[database:a]\npath = /a\njunk\n",
@@ -361,7 +358,7 @@ Test(config, load_errors)
          "line)\n"},
         {"header without ']': its keys are skipped", "[database:a\npath = /a\n",
          "t.ini:1: [database:a: missing ']'\n"
-         "t.ini: no [database:NAME] section: nothing to watch\n"},
+         "t.ini: warning: no [database:NAME] section: nothing to watch\n"},
         {"text after ']'", "[agent] x\nlisten = nonsense\n" DB_OK,
          "t.ini:1: [agent]: unexpected text after ']'\n"},
         {"empty values", "[database:a]\npath =\ncheck = ; only a comment\n",
@@ -537,22 +534,30 @@ Test(config, load_file)
         const char *bytes;
         size_t len;        /* of bytes; NUL bytes allowed */
         bool dir;          /* load the directory itself */
+        const char *other; /* load this path instead ("fifo": a FIFO made in the directory) */
+        off_t size;        /* when not 0: the file is truncated (extended) to this size */
         const char *dump;  /* when it loads */
         const char *error; /* otherwise: printf format, %s being the path */
     } cases[] = {
         {"BOM and CRLF", "a.ini",
          BYTES("\xEF\xBB\xBF[agent]\r\ncheck_workers = 3\r\n[database:a]\r\npath = /a b\r\n"),
-         false,
+         false, NULL, 0,
          "listen=127.0.0.1:10150 host=127.0.0.1 port=10150 sample=15000 check_every=300000 "
          "timeout=60000 workers=3 log=info\n"
          "db a path=/a b " DB_DEFAULTS,
          NULL},
-        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL,
+        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL, 0, NULL,
          "%s:2: line contains a NUL byte\n"
          "%s:1: [database:a]: missing required key \"path\"\n"},
-        {"missing file", NULL, NULL, 0, false, NULL,
+        {"missing file", NULL, NULL, 0, false, NULL, 0, NULL,
          "%s: cannot open: No such file or directory\n"},
-        {"a directory", NULL, NULL, 0, true, NULL, "%s: read error: Is a directory\n"},
+        /* Anything but a regular file is refused before it is read: a FIFO or /dev/zero would
+         * block or never end (and a reload with them, SIGTERM with it). */
+        {"a directory", NULL, NULL, 0, true, NULL, 0, NULL, "%s: not a regular file\n"},
+        {"a FIFO", NULL, NULL, 0, false, "fifo", 0, NULL, "%s: not a regular file\n"},
+        {"/dev/zero", NULL, NULL, 0, false, "/dev/zero", 0, NULL, "%s: not a regular file\n"},
+        {"over the size cap", "big.ini", BYTES("[agent]\n"), false, NULL, 4 * 1024 * 1024 + 1, NULL,
+         "%s: larger than 4194304 bytes\n"},
     };
     char dir[] = "/tmp/test_config.XXXXXX";
 
@@ -566,11 +571,19 @@ Test(config, load_file)
         snprintf(path, sizeof(path), "%s/%s", dir, cases[i].file ? cases[i].file : "none.ini");
         if (cases[i].dir)
             snprintf(path, sizeof(path), "%s", dir);
+        if (cases[i].other && strcmp(cases[i].other, "fifo") == 0) {
+            snprintf(path, sizeof(path), "%s/fifo", dir);
+            cr_assert_eq(mkfifo(path, 0600), 0);
+        } else if (cases[i].other) {
+            snprintf(path, sizeof(path), "%s", cases[i].other);
+        }
         if (cases[i].file) {
             FILE *f = fopen(path, "wb");
             cr_assert_not_null(f);
             cr_assert_eq(fwrite(cases[i].bytes, 1, cases[i].len, f), cases[i].len);
             fclose(f);
+            if (cases[i].size)
+                cr_assert_eq(truncate(path, cases[i].size), 0);
         }
         c = config_load(path, ef);
         fclose(ef);
@@ -777,4 +790,49 @@ Test(config, close_watch_keys)
         free(errs);
     }
     cr_expect_str_eq(config_check_kind_str(CHECK_AUTO), "auto");
+}
+
+/* A file without databases loads (a packaged default watches nothing until edited), with a
+ * warning; the web config and [alertmanager] TLS/auth keys name files that must be readable. */
+Test(config, no_databases_web_config_and_alertmanager_auth)
+{
+    static const struct {
+        const char *name, *text, *errors;
+        bool loads;
+    } cases[] = {
+        {"no databases", "[agent]\nlog_level = warn\n",
+         "t.ini: warning: no [database:NAME] section: nothing to watch\n", true},
+        {"empty file", "", "t.ini: warning: no [database:NAME] section: nothing to watch\n", true},
+        {"web config file readable",
+         "[agent]\nweb_config_file = /dev/null\n[database:a]\npath=/a\n", "", true},
+        {"web config file missing",
+         "[agent]\nweb_config_file = /nonexistent/web.yml\n[database:a]\npath=/a\n",
+         "t.ini:2: web_config_file: cannot read /nonexistent/web.yml: No such file or directory\n",
+         false},
+        {"alertmanager with everything",
+         "[alertmanager]\nurls = https://a\nca_file = /dev/null\ncert_file = /dev/null\n"
+         "key_file = /dev/null\nbasic_auth_username = am\nbasic_auth_password_file = /dev/null\n"
+         "[database:a]\npath=/a\n",
+         "", true},
+        {"alertmanager halves and both auths",
+         "[alertmanager]\nurls = https://a\ncert_file = /dev/null\nbasic_auth_username = am\n"
+         "bearer_token_file = /dev/null\n[database:a]\npath=/a\n",
+         "t.ini: [alertmanager]: cert_file and key_file go together\n"
+         "t.ini: [alertmanager]: basic_auth_username and basic_auth_password_file go together\n"
+         "t.ini: [alertmanager]: basic auth and bearer_token_file exclude each other\n",
+         false},
+        {"alertmanager CA missing",
+         "[alertmanager]\nurls = https://a\nca_file = /nonexistent/ca.pem\n[database:a]\npath=/a\n",
+         "t.ini:3: ca_file: cannot read /nonexistent/ca.pem: No such file or directory\n", false},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct config *c;
+        char *errs = load(cases[i].text, &c);
+        cr_expect_eq(c != NULL, cases[i].loads, "%s: loaded %d", cases[i].name, c != NULL);
+        cr_expect_str_eq(errs, cases[i].errors, "%s:\n got: %s want: %s", cases[i].name, errs,
+                         cases[i].errors);
+        config_free(c);
+        free(errs);
+    }
 }

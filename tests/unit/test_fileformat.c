@@ -131,9 +131,9 @@ Test(fileformat, result_str)
 
 struct db_case {
     const char *name;
-    size_t len;              /* bytes handed to the parser; the buffer holds 4096 */
+    size_t len;               /* bytes handed to the parser; the buffer holds 4096 */
     unsigned char ps16, ps17; /* raw page-size bytes at offsets 16 and 17 */
-    uint32_t valid_for;      /* offset 92 */
+    uint32_t valid_for;       /* offset 92 */
     void (*mutate)(unsigned char *b);
     enum ff_result want;
     uint32_t want_page_size;
@@ -163,11 +163,26 @@ static void db_header_write(unsigned char *b, const struct db_case *c)
     put4_be(b + 96, DB_LIB_VERSION);
 }
 
-static void mut_db_magic_case(unsigned char *b) { b[0] = 's'; }
-static void mut_db_magic_nul(unsigned char *b) { b[15] = ' '; }
-static void mut_db_magic_version(unsigned char *b) { b[14] = '4'; }
-static void mut_db_garbage(unsigned char *b) { fill_garbage(b, 4096, 1); }
-static void mut_db_zero(unsigned char *b) { memset(b, 0, 4096); }
+static void mut_db_magic_case(unsigned char *b)
+{
+    b[0] = 's';
+}
+static void mut_db_magic_nul(unsigned char *b)
+{
+    b[15] = ' ';
+}
+static void mut_db_magic_version(unsigned char *b)
+{
+    b[14] = '4';
+}
+static void mut_db_garbage(unsigned char *b)
+{
+    fill_garbage(b, 4096, 1);
+}
+static void mut_db_zero(unsigned char *b)
+{
+    memset(b, 0, 4096);
+}
 
 static void check_db(const char *name, const struct ff_db_header *got,
                      const struct ff_db_header *want)
@@ -206,10 +221,8 @@ Test(fileformat, db_header)
         {"page size 0x0101", 100, 0x01, 0x01, DB_CHANGE, NULL, FF_BAD_VALUE, 0, false},
         {"page size 2 (131072)", 100, 0x00, 0x02, DB_CHANGE, NULL, FF_BAD_VALUE, 0, false},
         {"page size 0x0080", 100, 0x00, 0x80, DB_CHANGE, NULL, FF_BAD_VALUE, 0, false},
-        {"magic lower case", 100, 0x10, 0x00, DB_CHANGE, mut_db_magic_case, FF_BAD_MAGIC, 0,
-         false},
-        {"magic without NUL", 100, 0x10, 0x00, DB_CHANGE, mut_db_magic_nul, FF_BAD_MAGIC, 0,
-         false},
+        {"magic lower case", 100, 0x10, 0x00, DB_CHANGE, mut_db_magic_case, FF_BAD_MAGIC, 0, false},
+        {"magic without NUL", 100, 0x10, 0x00, DB_CHANGE, mut_db_magic_nul, FF_BAD_MAGIC, 0, false},
         {"magic format 4", 100, 0x10, 0x00, DB_CHANGE, mut_db_magic_version, FF_BAD_MAGIC, 0,
          false},
         {"garbage", 4096, 0x10, 0x00, DB_CHANGE, mut_db_garbage, FF_BAD_MAGIC, 0, false},
@@ -288,8 +301,7 @@ Test(fileformat, db_pages)
         h.version_valid = cases[i].valid;
         h.page_size = cases[i].page_size;
         got = fileformat_db_pages(cases[i].null_header ? NULL : &h, cases[i].file_size);
-        cr_expect_eq(got, cases[i].want, "%s: got %llu", cases[i].name,
-                     (unsigned long long)got);
+        cr_expect_eq(got, cases[i].want, "%s: got %llu", cases[i].name, (unsigned long long)got);
     }
 }
 
@@ -305,7 +317,7 @@ struct wal_case {
     const char *name;
     size_t len; /* the buffer holds 4096 */
     uint32_t magic, version, page_size;
-    enum cksum_order order; /* word order the stored checksum was computed in */
+    enum cksum_order order;           /* word order the stored checksum was computed in */
     void (*mutate)(unsigned char *b); /* applied after the checksum was stored */
     enum ff_result want;
     bool want_fields; /* *out filled in (FF_OK, FF_BAD_CHECKSUM, version FF_BAD_VALUE) */
@@ -330,10 +342,22 @@ static void wal_header_write(unsigned char *b, const struct wal_case *c)
     put4_be(b + 28, ck[1]);
 }
 
-static void mut_wal_cksum(unsigned char *b) { b[31] ^= 0x01; }
-static void mut_wal_salt(unsigned char *b) { b[17] ^= 0x80; }
-static void mut_wal_seq(unsigned char *b) { b[15] ^= 0x02; }
-static void mut_wal_garbage(unsigned char *b) { fill_garbage(b, 4096, 3); }
+static void mut_wal_cksum(unsigned char *b)
+{
+    b[31] ^= 0x01;
+}
+static void mut_wal_salt(unsigned char *b)
+{
+    b[17] ^= 0x80;
+}
+static void mut_wal_seq(unsigned char *b)
+{
+    b[15] ^= 0x02;
+}
+static void mut_wal_garbage(unsigned char *b)
+{
+    fill_garbage(b, 4096, 3);
+}
 
 Test(fileformat, wal_header)
 {
@@ -342,45 +366,40 @@ Test(fileformat, wal_header)
         {"BE magic", 32, FF_WAL_MAGIC_BE, 3007000, 4096, CK_BIG, NULL, FF_OK, true, true},
         {"512", 32, FF_WAL_MAGIC_LE, 3007000, 512, CK_LITTLE, NULL, FF_OK, true, true},
         {"65536", 32, FF_WAL_MAGIC_BE, 3007000, 65536, CK_BIG, NULL, FF_OK, true, true},
-        {"with frames", 4096, FF_WAL_MAGIC_LE, 3007000, 1024, CK_LITTLE, NULL, FF_OK, true,
-         true},
-        {"LE magic, BE checksum", 32, FF_WAL_MAGIC_LE, 3007000, 4096, CK_BIG, NULL,
-         FF_BAD_CHECKSUM, true, false},
+        {"with frames", 4096, FF_WAL_MAGIC_LE, 3007000, 1024, CK_LITTLE, NULL, FF_OK, true, true},
+        {"LE magic, BE checksum", 32, FF_WAL_MAGIC_LE, 3007000, 4096, CK_BIG, NULL, FF_BAD_CHECKSUM,
+         true, false},
         {"BE magic, LE checksum", 32, FF_WAL_MAGIC_BE, 3007000, 4096, CK_LITTLE, NULL,
          FF_BAD_CHECKSUM, true, false},
         {"checksum bit flipped", 32, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, mut_wal_cksum,
          FF_BAD_CHECKSUM, true, false},
-        {"salt changed", 32, FF_WAL_MAGIC_BE, 3007000, 4096, CK_BIG, mut_wal_salt,
-         FF_BAD_CHECKSUM, true, false},
+        {"salt changed", 32, FF_WAL_MAGIC_BE, 3007000, 4096, CK_BIG, mut_wal_salt, FF_BAD_CHECKSUM,
+         true, false},
         {"sequence changed", 32, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, mut_wal_seq,
          FF_BAD_CHECKSUM, true, false},
-        {"wal2 version", 32, FF_WAL_MAGIC_LE, 3021000, 4096, CK_LITTLE, NULL, FF_BAD_VALUE,
-         true, true},
+        {"wal2 version", 32, FF_WAL_MAGIC_LE, 3021000, 4096, CK_LITTLE, NULL, FF_BAD_VALUE, true,
+         true},
         {"version 0", 32, FF_WAL_MAGIC_BE, 0, 4096, CK_BIG, NULL, FF_BAD_VALUE, true, true},
         {"page size 0", 32, FF_WAL_MAGIC_LE, 3007000, 0, CK_LITTLE, NULL, FF_BAD_VALUE, false,
          false},
-        {"page size 256", 32, FF_WAL_MAGIC_LE, 3007000, 256, CK_LITTLE, NULL, FF_BAD_VALUE,
-         false, false},
-        {"page size 1000", 32, FF_WAL_MAGIC_LE, 3007000, 1000, CK_LITTLE, NULL, FF_BAD_VALUE,
-         false, false},
+        {"page size 256", 32, FF_WAL_MAGIC_LE, 3007000, 256, CK_LITTLE, NULL, FF_BAD_VALUE, false,
+         false},
+        {"page size 1000", 32, FF_WAL_MAGIC_LE, 3007000, 1000, CK_LITTLE, NULL, FF_BAD_VALUE, false,
+         false},
         {"page size 65535", 32, FF_WAL_MAGIC_LE, 3007000, 65535, CK_LITTLE, NULL, FF_BAD_VALUE,
          false, false},
-        {"page size 131072", 32, FF_WAL_MAGIC_LE, 3007000, 131072, CK_LITTLE, NULL,
-         FF_BAD_VALUE, false, false},
-        {"magic - 1", 32, 0x377f0681u, 3007000, 4096, CK_BIG, NULL, FF_BAD_MAGIC, false, false},
-        {"magic + 2", 32, 0x377f0684u, 3007000, 4096, CK_LITTLE, NULL, FF_BAD_MAGIC, false,
-         false},
-        {"magic byte-swapped", 32, 0x82067f37u, 3007000, 4096, CK_LITTLE, NULL, FF_BAD_MAGIC,
+        {"page size 131072", 32, FF_WAL_MAGIC_LE, 3007000, 131072, CK_LITTLE, NULL, FF_BAD_VALUE,
          false, false},
+        {"magic - 1", 32, 0x377f0681u, 3007000, 4096, CK_BIG, NULL, FF_BAD_MAGIC, false, false},
+        {"magic + 2", 32, 0x377f0684u, 3007000, 4096, CK_LITTLE, NULL, FF_BAD_MAGIC, false, false},
+        {"magic byte-swapped", 32, 0x82067f37u, 3007000, 4096, CK_LITTLE, NULL, FF_BAD_MAGIC, false,
+         false},
         {"magic zero", 32, 0, 3007000, 4096, CK_LITTLE, NULL, FF_BAD_MAGIC, false, false},
-        {"garbage", 4096, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, mut_wal_garbage,
-         FF_BAD_MAGIC, false, false},
-        {"empty", 0, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, NULL, FF_TRUNCATED, false,
-         false},
-        {"1 byte", 1, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, NULL, FF_TRUNCATED, false,
-         false},
-        {"31 bytes", 31, FF_WAL_MAGIC_BE, 3007000, 4096, CK_BIG, NULL, FF_TRUNCATED, false,
-         false},
+        {"garbage", 4096, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, mut_wal_garbage, FF_BAD_MAGIC,
+         false, false},
+        {"empty", 0, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, NULL, FF_TRUNCATED, false, false},
+        {"1 byte", 1, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, NULL, FF_TRUNCATED, false, false},
+        {"31 bytes", 31, FF_WAL_MAGIC_BE, 3007000, 4096, CK_BIG, NULL, FF_TRUNCATED, false, false},
     };
     size_t i;
 
@@ -408,8 +427,7 @@ Test(fileformat, wal_header)
             continue;
         }
         cr_expect_eq(got.magic, c->magic, "%s: magic", c->name);
-        cr_expect_eq(got.big_endian_checksum, c->magic == FF_WAL_MAGIC_BE, "%s: order",
-                     c->name);
+        cr_expect_eq(got.big_endian_checksum, c->magic == FF_WAL_MAGIC_BE, "%s: order", c->name);
         cr_expect_eq(got.format_version, c->version, "%s: version", c->name);
         cr_expect_eq(got.page_size, c->page_size, "%s: page_size", c->name);
         /* Mutated fields are expected as the bytes now say, the rest as written. */
@@ -421,8 +439,7 @@ Test(fileformat, wal_header)
         cr_expect_eq(got.checksum1, ck[0], "%s: checksum1", c->name);
         cr_expect_eq(got.checksum2, c->mutate == mut_wal_cksum ? ck[1] ^ 1u : ck[1],
                      "%s: checksum2", c->name);
-        cr_expect_eq(got.checksum_valid, c->want_checksum_valid, "%s: checksum_valid",
-                     c->name);
+        cr_expect_eq(got.checksum_valid, c->want_checksum_valid, "%s: checksum_valid", c->name);
     }
 }
 
@@ -490,9 +507,18 @@ static void walindex_write(unsigned char *b, const struct wi_case *c)
     put4_host(b + 132, 0x77777777u, c->foreign); /* notUsed0 */
 }
 
-static void mut_wi_copy2_frame(unsigned char *b) { b[48 + 16] ^= 0x01; }
-static void mut_wi_copy2_cksum(unsigned char *b) { b[48 + 47] ^= 0x40; }
-static void mut_wi_copy1_salt(unsigned char *b) { b[33] ^= 0x10; }
+static void mut_wi_copy2_frame(unsigned char *b)
+{
+    b[48 + 16] ^= 0x01;
+}
+static void mut_wi_copy2_cksum(unsigned char *b)
+{
+    b[48 + 47] ^= 0x40;
+}
+static void mut_wi_copy1_salt(unsigned char *b)
+{
+    b[33] ^= 0x10;
+}
 static void mut_wi_both_cksum(unsigned char *b)
 {
     b[40] ^= 0x01;
@@ -503,8 +529,14 @@ static void mut_wi_both_mxframe(unsigned char *b)
     b[17] ^= 0x01;
     b[48 + 17] ^= 0x01;
 }
-static void mut_wi_zero(unsigned char *b) { memset(b, 0, 136); }
-static void mut_wi_garbage(unsigned char *b) { fill_garbage(b, 4096, 5); }
+static void mut_wi_zero(unsigned char *b)
+{
+    memset(b, 0, 136);
+}
+static void mut_wi_garbage(unsigned char *b)
+{
+    fill_garbage(b, 4096, 5);
+}
 /* Noise in both copies alike, isInit set: only the checksum can reject it. */
 static void mut_wi_garbage_mirrored(unsigned char *b)
 {
@@ -512,7 +544,10 @@ static void mut_wi_garbage_mirrored(unsigned char *b)
     b[12] = 1;
     memcpy(b + 48, b, 48);
 }
-static void mut_wi_locks(unsigned char *b) { memset(b + 120, 0xff, 8); }
+static void mut_wi_locks(unsigned char *b)
+{
+    memset(b + 120, 0xff, 8);
+}
 
 Test(fileformat, walindex)
 {
@@ -523,10 +558,8 @@ Test(fileformat, walindex)
         {"65536 stored as 1", 136, 3007000, 1, 65536, false, NULL, FF_OK},
         {"first 4 KiB of -shm", 4096, 3007000, 1, 4096, false, NULL, FF_OK},
         {"lock bytes ignored", 136, 3007000, 1, 4096, false, mut_wi_locks, FF_OK},
-        {"copy 2 mxFrame differs", 136, 3007000, 1, 4096, false, mut_wi_copy2_frame,
-         FF_UNSTABLE},
-        {"copy 2 checksum differs", 136, 3007000, 1, 4096, false, mut_wi_copy2_cksum,
-         FF_UNSTABLE},
+        {"copy 2 mxFrame differs", 136, 3007000, 1, 4096, false, mut_wi_copy2_frame, FF_UNSTABLE},
+        {"copy 2 checksum differs", 136, 3007000, 1, 4096, false, mut_wi_copy2_cksum, FF_UNSTABLE},
         {"copy 1 salt differs", 136, 3007000, 1, 4096, false, mut_wi_copy1_salt, FF_UNSTABLE},
         {"isInit 0", 136, 3007000, 0, 4096, false, NULL, FF_NOT_INIT},
         {"zeroed by last close", 136, 3007000, 1, 4096, false, mut_wi_zero, FF_NOT_INIT},
@@ -608,8 +641,8 @@ static enum ff_result parse_wi(const unsigned char *b, size_t n)
 Test(fileformat, every_prefix)
 {
     static const struct db_case db = {"", 100, 0x10, 0x00, DB_CHANGE, NULL, FF_OK, 4096, true};
-    static const struct wal_case wal = {
-        "", 32, FF_WAL_MAGIC_LE, 3007000, 4096, CK_LITTLE, NULL, FF_OK, true, true};
+    static const struct wal_case wal = {"",        32,   FF_WAL_MAGIC_LE, 3007000, 4096,
+                                        CK_LITTLE, NULL, FF_OK,           true,    true};
     static const struct wi_case wi = {"", 136, 3007000, 1, 4096, false, NULL, FF_OK};
     static unsigned char full[3][4096];
     static const struct {
@@ -807,10 +840,8 @@ Test(fileformat, real_wal_database, .fini = real_cleanup)
     cr_expect_eq(wi.mx_frame, (uint32_t)real_wal_frames, "mx_frame %u, hook %d", wi.mx_frame,
                  real_wal_frames);
     cr_expect_eq(wi.n_page, (uint32_t)page_count);
-    cr_expect_eq(wi.salt1, w.salt1, "wal-index salt1 %08x, WAL header %08x", wi.salt1,
-                 w.salt1);
-    cr_expect_eq(wi.salt2, w.salt2, "wal-index salt2 %08x, WAL header %08x", wi.salt2,
-                 w.salt2);
+    cr_expect_eq(wi.salt1, w.salt1, "wal-index salt1 %08x, WAL header %08x", wi.salt1, w.salt1);
+    cr_expect_eq(wi.salt2, w.salt2, "wal-index salt2 %08x, WAL header %08x", wi.salt2, w.salt2);
     cr_expect_eq(wi.n_backfill, 0u, "nothing checkpointed since the WAL restarted");
     cr_expect_eq(wi.read_marks[0], 0u, "aReadMark[0] is always 0");
 

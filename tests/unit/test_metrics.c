@@ -65,18 +65,24 @@ static const struct escape_case escape_cases[] = {
     {"all three adjacent", "\\\"\n", "\\\\\\\"\\n"},
     {"already escaped text is escaped again", "\\n", "\\\\n"},
     {"tab, CR and single quote pass", "a\tb\rc'd", "a\tb\rc'd"},
-    {"UTF-8 passes", "donn\xc3\xa9" "es/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x98\x80",
-     "donn\xc3\xa9" "es/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x98\x80"},
+    {"UTF-8 passes",
+     "donn\xc3\xa9"
+     "es/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x98\x80",
+     "donn\xc3\xa9"
+     "es/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x98\x80"},
     {"UTF-8 next to escapes", "\xc3\xa9\"\xc3\xa9", "\xc3\xa9\\\"\xc3\xa9"},
-    {"stray byte becomes U+FFFD", "a\xff" "b", "a\xef\xbf\xbd" "b"},
+    {"stray byte becomes U+FFFD",
+     "a\xff"
+     "b",
+     "a\xef\xbf\xbd"
+     "b"},
     {"lone continuation byte", "\x80", "\xef\xbf\xbd"},
     {"truncated sequence at the end", "ab\xe6\x97", "ab\xef\xbf\xbd\xef\xbf\xbd"},
     {"truncated sequence before a quote", "\xe6\"", "\xef\xbf\xbd\\\""},
     {"overlong slash", "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},
     {"overlong 3-byte", "\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
     {"UTF-16 surrogate", "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
-    {"past U+10FFFF", "\xf4\x90\x80\x80",
-     "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+    {"past U+10FFFF", "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
     {"U+10FFFF itself passes", "\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},
 };
 
@@ -228,8 +234,8 @@ static void check_numbers(const char *locale_note)
                      tc->want);
         }
         render(&snap, NOW_MS, &b);
-        cr_expect_not_null(strstr(b.data, line), "%s case %zu: no line \"%s\" in:\n%s",
-                           locale_note, i, line + 1, b.data);
+        cr_expect_not_null(strstr(b.data, line), "%s case %zu: no line \"%s\" in:\n%s", locale_note,
+                           i, line + 1, b.data);
         buf_free(&b);
     }
 }
@@ -241,8 +247,8 @@ Test(metrics, numbers)
 
 Test(metrics, numbers_under_comma_locale)
 {
-    static const char *const locales[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8",
-                                          "fr_FR.utf8", "nl_NL.UTF-8", "ru_RU.UTF-8"};
+    static const char *const locales[] = {"de_DE.UTF-8", "de_DE.utf8",  "fr_FR.UTF-8",
+                                          "fr_FR.utf8",  "nl_NL.UTF-8", "ru_RU.UTF-8"};
     char probe[16];
     size_t i;
 
@@ -394,8 +400,8 @@ static const struct presence_case presence_cases[] = {
       "sqlite_database_header_valid" LBL " 1\n", "sqlite_database_pages" LBL " 250\n",
       "sqlite_last_writer_version_number" LBL " 3040001\n", "sqlite_wal_mode" LBL " 1\n",
       "sqlite_wal_size_bytes" LBL " 49472\n", "sqlite_wal_checkpoint_sequence" LBL " 4\n",
-      "sqlite_wal_checkpoint_lag_frames" LBL " 3\n", "sqlite_check_running" LBL_CHECK("quick")
-      " 0\n"},
+      "sqlite_wal_checkpoint_lag_frames" LBL " 3\n",
+      "sqlite_check_running" LBL_CHECK("quick") " 0\n"},
      {"sqlite_check_errors", "sqlite_check_duration_seconds",
       "sqlite_check_last_success_timestamp_seconds"},
      NULL},
@@ -512,8 +518,7 @@ static const struct presence_case presence_cases[] = {
       "sqlite_agent_config_last_reload_successful 0\n",
       "sqlite_agent_config_reloads_total{result=\"failure\"} 1\n",
       "sqlite_agent_config_reloads_total{result=\"success\"} 0\n"},
-     {"sqlite_agent_sample_pass_duration_seconds",
-      "sqlite_agent_metrics_render_duration_seconds",
+     {"sqlite_agent_sample_pass_duration_seconds", "sqlite_agent_metrics_render_duration_seconds",
       "sqlite_agent_config_last_reload_success_timestamp_seconds"},
      NULL},
     {"agent running",
@@ -709,6 +714,17 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->check.runs[CHECK_QUICK][CHECK_RESULT_MALFORMED] = 1;
     d->check.runs[CHECK_QUICK][CHECK_RESULT_TIMEOUT] = 2;
     d->check.runs[CHECK_INTEGRITY][CHECK_RESULT_OK] = 1;
+    /* issue 13: kinds, the first problem (quote and backslash escaped), an evidence copy */
+    d->check.kinds[PROBLEM_INDEX] = 2;
+    d->check.kinds[PROBLEM_BTREE] = 1;
+    snprintf(d->check.first_problem, sizeof(d->check.first_problem),
+             "row 7 missing from index \"v\\1\"");
+    snprintf(d->check.indexes, sizeof(d->check.indexes), "v\\1\",legacy_n");
+    d->evidence.copies[EVIDENCE_OK] = 1;
+    d->evidence.copies[EVIDENCE_NO_SPACE] = 1;
+    d->evidence.last_ok_ms = NOW_MS - 299000;
+    snprintf(d->evidence.path, sizeof(d->evidence.path),
+             "/var/lib/sqlite-agent/evidence/legacy-20261201T000000Z.db");
 
     d = &dbs[2];
     d->name = "gone";
@@ -965,7 +981,7 @@ Test(metrics, cap)
             size_t max;
             int rc;
         } caps[] = {
-            {0, -1}, {1, -1}, {100, -1}, {full.len / 2, -1}, {full.len - 1, -1},
+            {0, -1},       {1, -1},           {100, -1}, {full.len / 2, -1}, {full.len - 1, -1},
             {full.len, 0}, {full.len + 1, 0},
         };
 
@@ -978,8 +994,7 @@ Test(metrics, cap)
             golden_snapshot(&snap, dbs);
             buf_init(&b, caps[i].max);
             rc = metrics_render(&snap, &test_bi, NOW_MS, &b);
-            cr_expect_eq(rc, caps[i].rc, "max %zu: rc %d, want %d", caps[i].max, rc,
-                         caps[i].rc);
+            cr_expect_eq(rc, caps[i].rc, "max %zu: rc %d, want %d", caps[i].max, rc, caps[i].rc);
             cr_expect_eq(b.failed, rc != 0, "max %zu: failed flag", caps[i].max);
             cr_expect_leq(b.len, caps[i].max);
             if (rc == 0)
