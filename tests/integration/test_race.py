@@ -245,6 +245,46 @@ class RaceEndStateTest(unittest.TestCase):
         agent.stop()
 
 
+class HostileFilesTest(unittest.TestCase):
+    """The close watch opens what the sampler opens (safeopen.h): a symbolic link at a side
+    file is never followed (SQLite opens side files with O_NOFOLLOW, so a link there is not
+    what SQLite reads), and a FIFO is never opened. Here the links lead to a live WAL and
+    wal-index of another database, which the watch would otherwise read and audit."""
+
+    def test_linked_side_files_and_fifo(self):
+        d = tempfile.mkdtemp(prefix="race-hostile-")
+        app = None
+        try:
+            src = os.path.join(d, "src.db")
+            app = App(src)
+            app.do("insert 20")
+            linked = F.make_healthy(d, "linked.db", wal=True)
+            for side in ("-wal", "-shm"):
+                if os.path.exists(linked + side):
+                    os.unlink(linked + side)
+                os.symlink(src + side, linked + side)
+            fifo = F.make_healthy(d, "fifo.db", wal=True)
+            os.mkfifo(fifo + "-shm")
+            with H.Agent([{"name": "linked", "path": linked, "check": "off", "watch": "close"},
+                          {"name": "fifo", "path": fifo, "check": "off", "watch": "close"},
+                          {"name": "src", "path": src, "check": "off", "watch": "close"}],
+                         {"walindex_watch_interval": "2ms"}) as agent:
+                # The real one is read: the test could tell a followed link.
+                agent.wait_value("sqlite_wal_checkpoint_audit_frames_read_total", {"db": "src"},
+                                 lambda v: v and v > 0, 10)
+                time.sleep(0.6)  # two stat rounds of the watch
+                s = agent.scrape()
+                for db in ("linked", "fifo"):
+                    self.assertEqual(H.value(s, "sqlite_wal_index_close_watch", db=db), 1)
+                    self.assertEqual(H.value(s, "sqlite_wal_checkpoint_audit_frames_read_total",
+                                             db=db), 0, db)
+                self.assertLess(agent.stop(), 5.0)
+        finally:
+            if app is not None:
+                app.close()
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class NoFalseAlarmTest(unittest.TestCase):
     """Three writers and a checkpointer on the system's SQLite; the counters stay at zero."""
 
