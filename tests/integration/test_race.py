@@ -101,6 +101,30 @@ print(n)
 """
 
 
+# A database that grows and shrinks: auto_vacuum=FULL truncates the file at each commit that
+# frees pages, so commits carry smaller database sizes and checkpoints truncate the file.
+SHRINKER = r"""
+import random, sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+con.execute("PRAGMA journal_mode=WAL")
+con.execute("PRAGMA busy_timeout=30000")
+deadline = time.monotonic() + float(sys.argv[2])
+n = 0
+while time.monotonic() < deadline:
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO b(v) SELECT randomblob(3000) FROM (SELECT 1 UNION ALL SELECT 2 "
+                "UNION ALL SELECT 3 UNION ALL SELECT 4)")
+    con.execute("COMMIT")
+    if random.random() < 0.3:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("DELETE FROM b WHERE rowid IN (SELECT rowid FROM b ORDER BY random() "
+                    "LIMIT (SELECT count(*) * 3 / 4 FROM b))")
+        con.execute("COMMIT")
+    n += 1
+print(n)
+"""
+
+
 class App:
     """The application process holding a WAL database open."""
 
@@ -346,6 +370,56 @@ class NoFalseAlarmTest(unittest.TestCase):
                     p.wait()
             if not H.KEEP_TMP:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+class ShrinkingDatabaseTest(unittest.TestCase):
+    """Commits that shrink the database (auto_vacuum=FULL) and checkpoints that truncate the
+    file: the pages cut off are not claimed, and nothing counts as lost."""
+
+    SECONDS = float(os.environ.get("RACE_WORKLOAD_SECONDS", "15"))
+
+    def test_shrinking_database_stays_at_zero(self):
+        d = tempfile.mkdtemp(prefix="race-shrink-")
+        path = os.path.join(d, "shrink.db")
+        procs = []
+        try:
+            import sqlite3
+            con = sqlite3.connect(path)
+            con.execute("PRAGMA auto_vacuum=FULL")
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE b(v BLOB)")
+            con.close()
+            with H.Agent([{"name": "shrink", "path": path, "check": "off", "watch": "close"}],
+                         {"walindex_watch_interval": "2ms"}) as agent:
+                agent.wait_value("sqlite_wal_index_close_watch", {"db": "shrink"},
+                                 lambda v: v == 1, 10)
+                for script in (SHRINKER, SHRINKER, CHECKPOINTER):
+                    procs.append(subprocess.Popen(
+                        [sys.executable, "-c", script, path, str(self.SECONDS)],
+                        stdout=subprocess.PIPE, text=True))
+                for p in procs:
+                    p.communicate(timeout=self.SECONDS + 120)
+                    p.stdout.close()
+                    self.assertEqual(p.returncode, 0)
+                time.sleep(0.5)
+                s = agent.scrape()
+                audits = H.value(s, "sqlite_wal_checkpoint_audits_total", db="shrink")
+                sys.stderr.write("\n[shrink] %.0f s: audits %d, pages audited %d\n" % (
+                    self.SECONDS, audits,
+                    H.value(s, "sqlite_wal_checkpoint_audited_pages_total", db="shrink")))
+                self.assertGreater(audits, 0)
+                self.assertEqual(H.value(s, "sqlite_wal_checkpoint_lost_pages_total",
+                                         db="shrink"), 0, agent.stderr()[-3000:])
+                self.assertEqual(H.value(s, "sqlite_wal_index_anomalies_total", db="shrink",
+                                         kind="backfill_past_end"), 0)
+                agent.stop()
+            self.assertEqual(F.python_check(path, "integrity_check"), ["ok"])
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
