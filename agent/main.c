@@ -273,6 +273,7 @@ static void reload(struct workers *w, struct state *st, const char *path)
         log_warn("listen address changes need a restart; still listening on the old one", "listen",
                  w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     workers_stop(w);
     workers_free(w);
     if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
@@ -357,6 +358,7 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     check_own_sqlite(cfg);
     raise_fd_limit(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
