@@ -3,8 +3,9 @@
 
 # Build and run the agent.
 RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev libinih-dev zlib1g-dev libcurl4-openssl-dev sqlite3"
-# Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib.
-TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux"
+# Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib,
+# prlimit (util-linux), clang with libFuzzer (libclang-rt-14-dev) and clang-format.
+TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux clang clang-format libclang-rt-14-dev"
 
 install_missing() {
     missing=""
