@@ -9,8 +9,10 @@
  *   a whole request has a deadline (HTTP_REQUEST_DEADLINE_S, from the connection's start or the
  *   end of its previous request to the end of the response), enforced by a small sweeper
  *   thread that shuts the socket down (shutdown(2), not close: libmicrohttpd owns the
- *   descriptor, sees the end of the stream and closes the connection itself). And one address
- *   gets at most HTTP_PER_IP_LIMIT of the HTTP_CONNECTION_LIMIT slots.
+ *   descriptor, sees the end of the stream and closes the connection itself); while every
+ *   slot is taken the deadline is HTTP_FULL_DEADLINE_S. A connection whose client hung up
+ *   mid-request is shut down at once. And one address gets at most HTTP_PER_IP_LIMIT of the
+ *   HTTP_CONNECTION_LIMIT slots.
  * - Flood the log. Every message of libmicrohttpd goes through log_msg_as() under its format
  *   string as the cause, so a repeated one is rate limited (log.h).
  * - Exhaust descriptors (or meet an agent that did). With none left and no connection open,
@@ -54,6 +56,11 @@
  * of its response. Prometheus's default scrape_timeout is 10 s: a scrape that takes longer has
  * failed there already. */
 #define HTTP_REQUEST_DEADLINE_S 10
+/* While every slot is taken, a connection gets this long instead: a real scrape is answered
+ * in milliseconds, so what holds a slot that long while others wait (in the listen queue,
+ * unseen) is idle or slow, and gives way. 64 slow connections from 4 addresses otherwise kept
+ * every scrape waiting for the full deadline, again and again. */
+#define HTTP_FULL_DEADLINE_S 1
 #define HTTP_SWEEP_INTERVAL_MS 100
 /* A connection whose client has hung up before its request was complete is shut down once it
  * is this old: libmicrohttpd 0.9.75 notices such a hang-up only at the idle timeout when the
@@ -343,17 +350,28 @@ static bool peer_hung_up(int fd)
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+static size_t conns_open(const struct http *h)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++)
+        n += h->conns[i].conn != NULL && !h->conns[i].shut;
+    return n;
+}
+
 /* Shuts down the connections past their deadline (returns how many) and those whose client
  * hung up mid-request (not counted: nothing unusual). Under h->lock. */
 static unsigned sweep(struct http *h, double now)
 {
     unsigned n = 0;
+    double deadline =
+        conns_open(h) >= HTTP_CONNECTION_LIMIT ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
 
     for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++) {
         struct http_conn *c = &h->conns[i];
         if (c->conn == NULL || c->shut)
             continue;
-        bool overdue = now - c->start >= HTTP_REQUEST_DEADLINE_S;
+        bool overdue = now - c->start >= deadline;
         bool gone = !c->answering && now - c->start >= HTTP_HANGUP_GRACE_S && peer_hung_up(c->fd);
         if (!overdue && !gone)
             continue;
