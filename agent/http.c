@@ -364,13 +364,15 @@ static size_t conns_open(const struct http *h)
 static unsigned sweep(struct http *h, double now)
 {
     unsigned n = 0;
-    double deadline =
-        conns_open(h) >= HTTP_CONNECTION_LIMIT ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
+    bool full = conns_open(h) >= HTTP_CONNECTION_LIMIT;
 
     for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++) {
         struct http_conn *c = &h->conns[i];
         if (c->conn == NULL || c->shut)
             continue;
+        /* A request being answered keeps the whole deadline: a big exposition to a distant
+         * Prometheus may take more than a second. */
+        double deadline = full && !c->answering ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
         bool overdue = now - c->start >= deadline;
         bool gone = !c->answering && now - c->start >= HTTP_HANGUP_GRACE_S && peer_hung_up(c->fd);
         if (!overdue && !gone)
