@@ -360,8 +360,8 @@ static size_t conns_open(const struct http *h)
 }
 
 /* Shuts down the connections past their deadline (returns how many) and those whose client
- * hung up mid-request (not counted: nothing unusual). Under h->lock. */
-static unsigned sweep(struct http *h, double now)
+ * hung up mid-request (how many in *hangups). Under h->lock. */
+static unsigned sweep(struct http *h, double now, unsigned *hangups)
 {
     unsigned n = 0;
     bool full = conns_open(h) >= HTTP_CONNECTION_LIMIT;
@@ -380,6 +380,7 @@ static unsigned sweep(struct http *h, double now)
         shutdown(c->fd, SHUT_RDWR);
         c->shut = true;
         n += overdue;
+        *hangups += !overdue;
     }
     return n;
 }
@@ -391,15 +392,19 @@ static void *sweeper_main(void *arg)
 
     pthread_mutex_lock(&h->lock);
     while (!h->stopping) {
-        unsigned n = sweep(h, clock_mono_s());
+        unsigned hangups = 0;
+        unsigned n = sweep(h, clock_mono_s(), &hangups);
         if (h->reserve_fd < 0)
             h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (n > 0) {
+        if (n > 0 || hangups > 0) {
             char count[16];
             snprintf(count, sizeof(count), "%u", n);
+            /* Not under h->lock: the state's lock and the log's are never taken inside it. */
             pthread_mutex_unlock(&h->lock);
-            log_warn("closed HTTP connections past the request deadline", "connections", count,
-                     NULL);
+            state_http_closed(h->state, n, hangups);
+            if (n > 0)
+                log_warn("closed HTTP connections past the request deadline", "connections", count,
+                         NULL);
             pthread_mutex_lock(&h->lock);
         }
         clock_gettime(CLOCK_MONOTONIC, &until);

@@ -35,6 +35,12 @@ static atomic_int log_fmt = LOG_FORMAT_LOGFMT;
 
 static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loglimit limit; /* behind limit_lock */
+static atomic_ullong dropped_total;
+
+unsigned long long log_lines_dropped(void)
+{
+    return atomic_load(&dropped_total);
+}
 
 static const char *const level_names[] = {
     [LOG_DEBUG] = "debug",
@@ -316,6 +322,8 @@ static bool admit(const char *cause, va_list ap)
     unsigned n = loglimit_collect(&limit, ts.tv_sec, reports, LOG_REPORTS_MAX);
     bool ok = loglimit_admit(&limit, key, cause, ts.tv_sec);
     pthread_mutex_unlock(&limit_lock);
+    if (!ok)
+        atomic_fetch_add(&dropped_total, 1);
     for (unsigned i = 0; i < n; i++) {
         char count[24], window[24];
         snprintf(count, sizeof(count), "%lu", reports[i].dropped);

@@ -21,6 +21,9 @@ void log_set_level(enum log_level level);
 /* "debug", "info", "warn", "error"; returns 0, or -1 for anything else. */
 int log_parse_level(const char *s, enum log_level *out);
 
+/* Lines dropped by the rate limit since start. */
+unsigned long long log_lines_dropped(void);
+
 /* "logfmt", "json"; returns 0, or -1 for anything else. */
 int log_parse_format(const char *s, enum log_format *out);
 void log_set_format(enum log_format f);

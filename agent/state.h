@@ -110,6 +110,8 @@ struct agent_stats {
     bool proc_scanned;           /* a /proc scan has run */
     double last_proc_scan_s;     /* its wall time */
     struct procscan_stats procs; /* its counts */
+    uint64_t http_closed[2];     /* connections closed by http.c: [0] deadline, [1] hang-up */
+    uint64_t log_dropped;        /* log lines dropped by the rate limit (copied at snapshot) */
 };
 
 struct snapshot {
@@ -143,6 +145,8 @@ void state_check_begin(struct state *s, size_t idx);
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
 
 void state_scrape_done(struct state *s, double render_seconds);
+/* HTTP connections closed for their deadline and because their client hung up mid-request. */
+void state_http_closed(struct state *s, unsigned deadline, unsigned hangup);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
 void state_alert_post_done(struct state *s, bool ok);
 

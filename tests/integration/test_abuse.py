@@ -127,6 +127,8 @@ class SlowClientTest(unittest.TestCase):
                                  "%ds" % limit)
             self.assertGreaterEqual(closed_after, REQUEST_DEADLINE_S - 1)
             print("\n  trickling client closed after %.1fs" % closed_after)
+            self.assertEqual(a.value("sqlite_agent_http_connections_closed_total",
+                                     reason="deadline"), 1)
 
     def test_slow_connections_from_one_address_leave_room_for_others(self):
         # 200 half-sent requests from 127.0.0.1 (more than the 64 connections the agent
@@ -217,6 +219,10 @@ class LogFloodTest(unittest.TestCase):
                 self.assertGreater(len(lines), 0, "nothing logged: did the clients connect?")
                 self.assertLessEqual(len(lines), 4 * LOG_BURST, "\n".join(lines[:40]))
                 print("\n  300 dropped connections: %d log lines" % len(lines))
+                s = a.scrape()
+                self.assertGreater(H.value(s, "sqlite_agent_log_lines_dropped_total"), 200)
+                self.assertIsNotNone(H.value(s, "sqlite_agent_http_connections_closed_total",
+                                             reason="hangup"))
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
