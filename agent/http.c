@@ -34,7 +34,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -63,11 +62,11 @@
 #define HTTP_FULL_DEADLINE_S 1
 #define HTTP_SWEEP_INTERVAL_MS 100
 /* A connection whose client has hung up before its request was complete is shut down once it
- * is this old: libmicrohttpd 0.9.75 notices such a hang-up only at the idle timeout when the
- * bytes and the FIN were already queued at accept (its edge-triggered epoll reads them once).
- * After 500 slow connections closed, that kept the next scrape waiting 50 to 60 s, 64
- * connections every 10 s. The grace lets a client that half-closes after a whole request
- * (legal, rare) have it read first. */
+ * is this old. libmicrohttpd 0.9.75 noticed such a hang-up only at the idle timeout when the
+ * partial request and the FIN were already queued when it accepted the connection (strace:
+ * 64 accepts every 10 s, each batch closed by the timeout); after 500 slow connections closed,
+ * the next scrape waited 60 s in the listen queue. The grace lets a client that half-closes
+ * after a whole request (legal, rare) have it read first. */
 #define HTTP_HANGUP_GRACE_S 0.2
 #define HTTP_EMFILE_BACKOFF_MS 100
 /* The exposition for thousands of databases is a few megabytes; past this, something is wrong
