@@ -299,8 +299,9 @@ class FdLimitTest(unittest.TestCase):
             # Bounded: a burst per cause; 200 databases' own warnings share the overflow slot.
             self.assertLessEqual(len(http), 4 * LOG_BURST, "\n".join(http[:20]))
             self.assertLess(len(lines), 2000)
-            # The reserve descriptor lets the first scrape through.
-            self.assertEqual(statuses[0], 200, statuses)
+            # The reserve descriptor lets a scrape through. Not every one: the sampler retries
+            # the databases it could not open and may take a freed descriptor first.
+            self.assertIn(200, statuses)
             # Not spinning: a busy loop is a whole core.
             self.assertLess(cpu, 0.5)
         finally:
