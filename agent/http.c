@@ -358,6 +358,19 @@ static size_t conns_open(const struct http *h)
     return n;
 }
 
+enum http_conn_verdict http_conn_judge(double age_s, bool answering, bool all_taken, bool hung_up)
+{
+    /* A request being answered keeps the whole deadline even when every slot is taken: a big
+     * exposition to a distant Prometheus may take more than a second. */
+    double deadline = all_taken && !answering ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
+
+    if (age_s >= deadline)
+        return HTTP_CONN_DEADLINE;
+    if (!answering && hung_up && age_s >= HTTP_HANGUP_GRACE_S)
+        return HTTP_CONN_HANGUP;
+    return HTTP_CONN_KEEP;
+}
+
 /* Shuts down the connections past their deadline (returns how many) and those whose client
  * hung up mid-request (how many in *hangups). Under h->lock. */
 static unsigned sweep(struct http *h, double now, unsigned *hangups)
@@ -369,17 +382,16 @@ static unsigned sweep(struct http *h, double now, unsigned *hangups)
         struct http_conn *c = &h->conns[i];
         if (c->conn == NULL || c->shut)
             continue;
-        /* A request being answered keeps the whole deadline: a big exposition to a distant
-         * Prometheus may take more than a second. */
-        double deadline = full && !c->answering ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
-        bool overdue = now - c->start >= deadline;
-        bool gone = !c->answering && now - c->start >= HTTP_HANGUP_GRACE_S && peer_hung_up(c->fd);
-        if (!overdue && !gone)
+        double age = now - c->start;
+        /* poll(2) only when the answer can matter. */
+        bool hung_up = !c->answering && age >= HTTP_HANGUP_GRACE_S && peer_hung_up(c->fd);
+        enum http_conn_verdict v = http_conn_judge(age, c->answering, full, hung_up);
+        if (v == HTTP_CONN_KEEP)
             continue;
         shutdown(c->fd, SHUT_RDWR);
         c->shut = true;
-        n += overdue;
-        *hangups += !overdue;
+        n += v == HTTP_CONN_DEADLINE;
+        *hangups += v == HTTP_CONN_HANGUP;
     }
     return n;
 }
