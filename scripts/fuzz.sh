@@ -1,8 +1,8 @@
 #!/bin/sh
 # fuzz.sh SECONDS [BUILD_DIR]: builds every libFuzzer target (tests/fuzz/fuzz_*.c) with clang
 # and runs each for SECONDS on a seed corpus made here from real files: a database, -wal and
-# -shm written by sqlite3, the system's libsqlite3 and the agent itself (ELF), this shell's
-# /proc/self/maps lines, the README's config. Fails on the first crash, leak, sanitizer report
+# -shm written by sqlite3, the system's libsqlite3 and a fuzz target (ELF), this shell's
+# /proc/self/maps lines, the README's config, a few Accept-Encoding values and version texts. Fails on the first crash, leak, sanitizer report
 # or broken contract (each target aborts on one); the input that did it is left in BUILD_DIR
 # as crash-*/leak-*/timeout-*. scripts/test.sh runs it for a few seconds; bench/fuzz.sh longer.
 set -eu
@@ -46,6 +46,12 @@ while IFS= read -r line && [ $i -lt 40 ]; do
     i=$((i + 1))
 done </proc/self/maps
 sed -n '/^\[agent\]/,/^```/p' README.md | sed '$d' >"$seeds/config/readme.ini"
+mkdir -p "$seeds/http" "$seeds/sqlitever"
+printf 'gzip' >"$seeds/http/plain"
+printf 'gzip, deflate, br' >"$seeds/http/browser"
+printf 'deflate;q=1.0, gzip;q=0.5, *;q=0' >"$seeds/http/weights"
+printf '3.40.1' >"$seeds/sqlitever/debian12"
+printf '3.8.11.1' >"$seeds/sqlitever/four-part"
 [ -f conf/sqlite-agent.ini ] && cp conf/sqlite-agent.ini "$seeds/config/"
 
 for t in $targets; do
