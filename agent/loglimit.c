@@ -22,6 +22,7 @@ static void slot_start(struct loglimit_slot *s, uint64_t key, const char *name, 
     s->lines = 0;
     s->dropped = 0;
     snprintf(s->name, sizeof(s->name), "%s", name);
+    s->name[strcspn(s->name, "\n")] = '\0'; /* a format string's line end */
 }
 
 /* The slot of key, a free or finished one taken for it, or the overflow slot. */
