@@ -68,8 +68,11 @@ struct config {
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
     enum log_level log_level;
-    int64_t walindex_watch_interval_ms; /* the close watch's period */
-    int walindex_watch_max;             /* databases watched closely at most; 0: none */
+    enum log_format log_format; /* logfmt (default) or json */
+
+    /* The close watch (walwatch.h): its period, and how many databases at most (0: none). */
+    int64_t walindex_watch_interval_ms;
+    int walindex_watch_max;
     /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
      * the version number), in SQLITE_VERSION_NUMBER form. */
     size_t npatched;

@@ -111,6 +111,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 /* Each database keeps up to three descriptors open (database, -wal, -shm), and each running
  * check a few more; the soft limit is often 1024, so raise it to the hard limit, and say so
  * when even that is short: running out looks like databases going down. */
+/* /proc/sys/fs/nr_open: the most descriptors a process may have; 1048576 if unreadable (the
+ * kernel's default). */
+static rlim_t nr_open(void)
+{
+    unsigned long long v = 1048576;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 1048576;
+        fclose(f);
+    }
+    return (rlim_t)v;
+}
+
+/* The soft limit on descriptors up to the hard one (a database costs up to three, a check a
+ * few more, an HTTP connection one): the first defence against running out, see http.c. */
 static void raise_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
@@ -118,8 +135,15 @@ static void raise_fd_limit(const struct config *cfg)
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t cur = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        /* setrlimit(2): a value above fs.nr_open is refused (EPERM), and a hard limit can be
+         * above it when nr_open was lowered after it was set: then ask for nr_open. */
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = nr_open();
+            if (rl.rlim_cur > rl.rlim_max || rl.rlim_cur <= cur || setrlimit(RLIMIT_NOFILE, &rl))
+                rl.rlim_cur = cur;
+        }
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     rlim_t need = 3 * (rlim_t)cfg->ndbs + 8 * (rlim_t)cfg->check_workers + 128;
@@ -319,6 +343,7 @@ static void reload(struct workers *w, struct state *st, const char *path, struct
         log_warn("listen address changes need a restart; still listening on the old one", "listen",
                  w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     workers_stop(w);
     workers_free(w);
     if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
@@ -466,6 +491,7 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     check_own_sqlite(cfg);
     raise_fd_limit(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
