@@ -50,12 +50,12 @@ struct alertmanager_config {
     /* TLS and auth toward Alertmanager (Prometheus's http_config names): files checked
      * readable at load; the password and token are read again for each post, so they can be
      * rotated without a reload. NULL: not set. */
-    char *ca_file;            /* CA bundle for https:// URLs, instead of the system's */
-    char *cert_file;          /* client certificate (with key_file) */
-    char *key_file;           /* its key, unencrypted PEM */
-    char *username;           /* basic auth, with password_file */
-    char *password_file;      /* the password: the file's first line */
-    char *bearer_token_file;  /* "Authorization: Bearer" token: the file's first line */
+    char *ca_file;           /* CA bundle for https:// URLs, instead of the system's */
+    char *cert_file;         /* client certificate (with key_file) */
+    char *key_file;          /* its key, unencrypted PEM */
+    char *username;          /* basic auth, with password_file */
+    char *password_file;     /* the password: the file's first line */
+    char *bearer_token_file; /* "Authorization: Bearer" token: the file's first line */
 };
 
 struct config {

@@ -168,16 +168,16 @@ struct agent_stats {
     uint64_t scrapes;          /* /metrics responses */
     double last_render_s;      /* render time of the previous scrape */
     bool last_reload_ok;
-    int64_t last_reload_ok_ms;   /* last successful (re)load */
-    uint64_t reloads[2];         /* [0] failed, [1] succeeded */
-    uint64_t alert_posts[2];     /* posts to Alertmanager: [0] failed, [1] succeeded */
-    bool proc_scanned;           /* a /proc scan has run */
-    double last_proc_scan_s;     /* its wall time */
-    struct procscan_stats procs; /* its counts */
+    int64_t last_reload_ok_ms;       /* last successful (re)load */
+    uint64_t reloads[2];             /* [0] failed, [1] succeeded */
+    uint64_t alert_posts[2];         /* posts to Alertmanager: [0] failed, [1] succeeded */
+    bool proc_scanned;               /* a /proc scan has run */
+    double last_proc_scan_s;         /* its wall time */
+    struct procscan_stats procs;     /* its counts */
     int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
-    uint64_t http_closed[2];     /* connections closed by http.c: [0] deadline, [1] hang-up */
-    uint64_t log_dropped;        /* log lines dropped by the rate limit (copied at snapshot) */
+    uint64_t http_closed[2];         /* connections closed by http.c: [0] deadline, [1] hang-up */
+    uint64_t log_dropped;            /* log lines dropped by the rate limit (copied at snapshot) */
 };
 
 struct snapshot {
