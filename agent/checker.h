@@ -24,6 +24,9 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 void checker_log_failure(const struct db_config *db, const struct check_outcome *o,
                          enum log_level level);
 
+/* "quick_check" or "integrity_check": the pragma a run of db uses. */
+const char *checker_pragma_for_run(const struct db_config *db);
+
 struct checker;
 
 /* cfg, st and guards (cfg->ndbs) must outlive the checker. */

@@ -35,6 +35,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,6 +61,7 @@
 #define SAMPLE_BOUNDS 100, HOUR
 #define CHECK_BOUNDS 100, 7 * DAY
 #define TIMEOUT_BOUNDS 100, HOUR
+#define YIELD_BOUNDS 0, 10 * SEC
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
 
@@ -266,6 +268,21 @@ static int set_log_level(const struct config_key *k, void *base, const char *val
     }
     *(enum log_level *)((char *)base + k->offset) = level;
     return 0;
+}
+
+static int set_priority(const struct config_key *k, void *base, const char *value, char *why,
+                        size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+
+    if (strcmp(value, "idle") == 0 || strcmp(value, "normal") == 0) {
+        *(enum check_priority *)((char *)base + k->offset) =
+            value[0] == 'i' ? CHECK_PRIORITY_IDLE : CHECK_PRIORITY_NORMAL;
+        return 0;
+    }
+    snprintf(why, len, "invalid value \"%s\" (expected idle or normal)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
 }
 
 /* A string whose length (in bytes) is within the key's bounds. */
@@ -523,6 +540,7 @@ static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_string = {set_string, 0};
+static const struct value_type type_priority = {set_priority, sizeof(enum check_priority)};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
 static const struct value_type type_versions = {set_versions, 0};
@@ -546,12 +564,17 @@ static const struct config_key config_keys[] = {
     {A(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, "60s", 0},
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
+    {A(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, "20ms", 0},
+    {A(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     "0", 0},
+    {A(check_priority),     "check_priority",  &type_priority,  0, 0,           "idle", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
+    {D(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, NULL, KEY_INHERIT},
+    {D(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     NULL, KEY_INHERIT},
     {M(urls),               "urls",            &type_urls,      0, 0,           NULL, KEY_REQUIRED},
     {M(resend_interval_ms), "resend_interval", &type_duration,  1000, 3600000,  "1m", 0},
     {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},

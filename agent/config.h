@@ -18,6 +18,9 @@ enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY };
 /* "off", "quick", "integrity" */
 const char *config_check_kind_str(enum check_kind k);
 
+/* check_priority: the check threads' CPU and I/O priority. */
+enum check_priority { CHECK_PRIORITY_IDLE = 0, CHECK_PRIORITY_NORMAL };
+
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
 
 struct db_config {
@@ -27,6 +30,8 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
+    int64_t check_yield_after_ms; /* a blocking checkpoint held this long: step aside */
+    int check_max_read_rate;      /* bytes/s a check reads of the file; 0 = unlimited */
 };
 
 /* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
@@ -48,6 +53,9 @@ struct config {
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
+    int64_t check_yield_after_ms;
+    int check_max_read_rate;
+    enum check_priority check_priority;
     enum log_level log_level;
     /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
      * the version number), in SQLITE_VERSION_NUMBER form. */

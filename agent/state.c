@@ -160,6 +160,18 @@ void state_check_begin(struct state *s, size_t idx)
     pthread_mutex_unlock(&s->lock);
 }
 
+void state_check_progress(struct state *s, size_t idx, uint32_t done, uint32_t total,
+                          uint32_t new_yields)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        s->dbs[idx].check.units_done = done;
+        s->dbs[idx].check.units_total = total;
+        s->dbs[idx].check.yields += new_yields;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Busy, timeout and error runs change only the counters and the duration: a check that could
  * not run says nothing about the image, so the last verdict stands. */
 static void apply_outcome(struct check_state *c, const struct check_outcome *o)
@@ -169,7 +181,13 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->last_result = o->result;
     c->duration_s = o->duration_s;
     c->runs[o->kind][o->result]++;
+    c->read_bytes += o->read_bytes;
+    c->snapshot_max_s = o->snapshot_max_s;
+    c->units_done = o->units_done;
+    c->units_total = o->units_total;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
+        if (o->whole_file)
+            c->last_whole_file_ms = o->finished_ms;
         c->completed_once = true;
         c->malformed = o->result == CHECK_RESULT_MALFORMED;
         c->problems = o->problems;

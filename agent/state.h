@@ -71,6 +71,12 @@ struct check_outcome {
     double duration_s;   /* wall time of the run */
     int64_t finished_ms; /* wall clock, Unix ms */
     char detail[256];    /* why a run did not complete: step, SQLite code and message */
+    uint32_t yields;       /* times it stepped aside for the application */
+    double snapshot_max_s; /* the longest read transaction it held */
+    uint64_t read_bytes;   /* read of the database's own files */
+    uint32_t units_done;   /* of the pass it worked on (checkunits.h) */
+    uint32_t units_total;
+    bool whole_file; /* the whole-file unit completed (not a split pass) */
 };
 
 /* Per-database check history. "Completed" means ok or malformed. */
@@ -84,6 +90,12 @@ struct check_state {
     int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
     bool running; /* a run is in progress now */
+    uint64_t yields;         /* every step aside, counted */
+    uint64_t read_bytes;     /* every run's reads of the database's own files */
+    double snapshot_max_s;   /* of the last run */
+    uint32_t units_done;     /* of the pass in progress, or of the last one */
+    uint32_t units_total;
+    int64_t last_whole_file_ms; /* the last completed run that did the whole-file unit */
 };
 
 struct db_snapshot {
@@ -138,6 +150,9 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 
 /* Marks a run as started (check_state.running). */
 void state_check_begin(struct state *s, size_t idx);
+/* Progress of the running pass, and a step aside (counted at once, not at the run's end). */
+void state_check_progress(struct state *s, size_t idx, uint32_t done, uint32_t total,
+                          uint32_t new_yields);
 /* Records a finished run. Returns the malformed flag from before this run, so the caller can
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
