@@ -56,9 +56,9 @@ struct run {
     int64_t deadline_ms; /* monotonic */
     atomic_bool timed_out;
     atomic_bool stopped;
-    atomic_bool yielded;              /* stepping aside for a waiting writer or checkpoint */
-    atomic_int_least64_t blocked_ms;  /* a blocking checkpoint first seen (monotonic); 0 none */
-    atomic_int_least64_t probed_ms;   /* the last look at the -shm lock bytes */
+    atomic_bool yielded;             /* stepping aside for a waiting writer or checkpoint */
+    atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
+    atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
     uint32_t problems;
     uint32_t yields;
     double snapshot_max_s;
@@ -199,9 +199,8 @@ static bool run_wait_clear(struct run *r)
             atomic_store(&r->timed_out, true);
             return false;
         }
-        bool blocked = r->shm.fd >= 0
-                           ? dbopen_wal_locks(&r->shm) == DBOPEN_WAL_CHECKPOINT_BLOCKING
-                           : dbopen_writer_waiting(&r->open);
+        bool blocked = r->shm.fd >= 0 ? dbopen_wal_locks(&r->shm) == DBOPEN_WAL_CHECKPOINT_BLOCKING
+                                      : dbopen_writer_waiting(&r->open);
         if (!blocked) {
             atomic_store(&r->yielded, false);
             atomic_store(&r->blocked_ms, 0);
@@ -254,8 +253,15 @@ static int run_unit(struct run *r, const char *table, bool retry, uint32_t done,
     return rc;
 }
 
-/* The split pass: each table in its own read transaction, from *resume on. */
-static int run_split(struct run *r, uint32_t *resume, struct check_outcome *out)
+/* Where a split pass goes on in the next run: its next unit, and the number of units it had
+ * (a schema that gained or lost a table since starts a new pass). */
+struct resume {
+    uint32_t next; /* 0: a new pass, whole-file unit first */
+    uint32_t of;
+};
+
+/* The split pass: each table in its own read transaction, from resume->next on. */
+static int run_split(struct run *r, struct resume *resume, struct check_outcome *out)
 {
     struct checkunits u;
     int rc = run_wait_clear(r) ? checkunits_list(r->conn, &u) : SQLITE_INTERRUPT;
@@ -263,9 +269,10 @@ static int run_split(struct run *r, uint32_t *resume, struct check_outcome *out)
     if (rc == SQLITE_INTERRUPT)
         return rc;
     out->units_total = (uint32_t)u.n;
-    if (*resume >= u.n)
-        *resume = 0;
-    for (size_t i = *resume; rc == SQLITE_OK && i < u.n; i++) {
+    if (resume->of != u.n || resume->next >= u.n)
+        resume->next = 0;
+    resume->of = (uint32_t)u.n;
+    for (size_t i = resume->next; rc == SQLITE_OK && i < u.n; i++) {
         out->units_done = (uint32_t)i;
         run_progress(r, out->units_done, out->units_total);
         rc = run_unit(r, u.tables[i], true, out->units_done, out->units_total);
@@ -273,11 +280,11 @@ static int run_split(struct run *r, uint32_t *resume, struct check_outcome *out)
         if (rc == SQLITE_ERROR && strncmp(sqlite3_errmsg(r->conn), "no such table", 13) == 0)
             rc = SQLITE_OK;
         if (rc != SQLITE_OK)
-            *resume = (uint32_t)i;
+            resume->next = (uint32_t)i;
     }
     if (rc == SQLITE_OK) {
         out->units_done = out->units_total;
-        *resume = 0;
+        resume->next = 0;
     }
     checkunits_free(&u);
     return rc;
@@ -287,7 +294,7 @@ static int run_split(struct run *r, uint32_t *resume, struct check_outcome *out)
  * blocking checkpoint comes for as long as it takes), and the split pass once it had to step
  * aside. A run resuming a split pass (*resume > 0) goes straight on with it. Returns an SQLite
  * code. */
-static int check_on(struct run *r, uint32_t *resume, struct check_outcome *out)
+static int check_on(struct run *r, struct resume *resume, struct check_outcome *out)
 {
     int rc;
 
@@ -301,7 +308,7 @@ static int check_on(struct run *r, uint32_t *resume, struct check_outcome *out)
         rc = exec_pragma(r->conn, "PRAGMA query_only=1");
     if (rc != SQLITE_OK)
         return rc;
-    if (*resume == 0) {
+    if (resume->next == 0) {
         out->units_total = 1;
         run_progress(r, 0, 1);
         rc = run_unit(r, NULL, false, 0, 1);
@@ -324,7 +331,7 @@ static struct state *checker_state(struct checker *ck);
 
 /* Opens per plan and runs the units; the facts go to the verdict. */
 static int run_open_and_check(struct run *r, struct fdguard *guard, struct checker *ck,
-                              uint32_t *resume, struct check_outcome *out, const char **step)
+                              struct resume *resume, struct check_outcome *out, const char **step)
 {
     int rc;
 
@@ -347,7 +354,8 @@ static int run_open_and_check(struct run *r, struct fdguard *guard, struct check
 /* One run; ck (NULL for --once) has its watchdog look after it while the connection is open.
  * *resume is the split pass's next unit, carried from run to run of one database. */
 static int run_check(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
-                     struct check_outcome *out, struct checker *ck, size_t idx, uint32_t *resume)
+                     struct check_outcome *out, struct checker *ck, size_t idx,
+                     struct resume *resume)
 {
     struct run r = {.db = db, .stop = stop, .shm = {.fd = -1}, .idx = idx};
     struct verdict_facts f = {0};
@@ -384,8 +392,8 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
                  "the -wal has frames but the -shm is missing, and opening would create it "
                  "owned by the agent's user");
     else if (rc != SQLITE_OK)
-        describe_failure(out, v.unsupported ? "schema (written by a newer SQLite?)" : step,
-                         r.conn, rc);
+        describe_failure(out, v.unsupported ? "schema (written by a newer SQLite?)" : step, r.conn,
+                         rc);
     if (!f.refused) {
         sqlite3_close_v2(r.conn);
         fdguard_connection_closed(guard);
@@ -394,6 +402,11 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 
     out->result = v.result;
     out->problems = v.keep_problems ? r.problems : 0;
+    /* A resumed pass is ok only because every unit before it was: once one is not, the next
+     * run starts a new pass, so damage is not forgotten by resuming past it. */
+    if (v.result != CHECK_RESULT_OK && v.result != CHECK_RESULT_BUSY &&
+        v.result != CHECK_RESULT_TIMEOUT)
+        resume->next = 0;
     if (v.result == CHECK_RESULT_MALFORMED && r.problems > 0)
         snprintf(out->detail, sizeof(out->detail), "%s", r.rows);
     if (!v.keep_problems) {
@@ -414,7 +427,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
                     struct check_outcome *out)
 {
-    uint32_t resume = 0;
+    struct resume resume = {0, 0};
 
     return run_check(db, guard, stop, out, NULL, 0, &resume);
 }
@@ -424,8 +437,8 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 struct job {
     int64_t next_due_ms; /* monotonic */
     bool running;
-    bool failing;    /* the last run did not complete: its failure was logged at warn */
-    uint32_t resume; /* the split pass's next unit; 0: a new pass */
+    bool failing;         /* the last run did not complete: its failure was logged at warn */
+    struct resume resume; /* where the split pass goes on */
 };
 
 struct checker {

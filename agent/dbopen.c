@@ -151,10 +151,25 @@ static int ro_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods ro_methods = {
-    3,           ro_close,       ro_read,           ro_write,          ro_truncate,
-    ro_sync,     ro_file_size,   ro_lock,           ro_unlock,         ro_check_reserved,
-    ro_file_control, ro_sector_size, ro_device_characteristics, ro_shm_map, ro_shm_lock,
-    ro_shm_barrier, ro_shm_unmap, ro_fetch,         ro_unfetch,
+    3,
+    ro_close,
+    ro_read,
+    ro_write,
+    ro_truncate,
+    ro_sync,
+    ro_file_size,
+    ro_lock,
+    ro_unlock,
+    ro_check_reserved,
+    ro_file_control,
+    ro_sector_size,
+    ro_device_characteristics,
+    ro_shm_map,
+    ro_shm_lock,
+    ro_shm_barrier,
+    ro_shm_unmap,
+    ro_fetch,
+    ro_unfetch,
 };
 
 void dbopen_io_bind(struct dbopen_io *io)

@@ -24,8 +24,8 @@ int prio_set_this_thread(enum check_priority p)
         rc = -1;
     /* Honoured by the BFQ (and the old CFQ) I/O schedulers; none and mq-deadline ignore it,
      * which is why check_max_read_rate exists too. */
-    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)tid,
-                IOPRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) != 0)
+    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)tid, IOPRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) !=
+        0)
         rc = -1;
     return rc;
 }

@@ -71,6 +71,8 @@ struct check_outcome {
     double duration_s;   /* wall time of the run */
     int64_t finished_ms; /* wall clock, Unix ms */
     char detail[256];    /* why a run did not complete: step, SQLite code and message */
+
+    /* How it went along with the application (checker.c, checkunits.h). */
     uint32_t yields;       /* times it stepped aside for the application */
     double snapshot_max_s; /* the longest read transaction it held */
     uint64_t read_bytes;   /* read of the database's own files */
@@ -90,10 +92,12 @@ struct check_state {
     int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
     bool running; /* a run is in progress now */
-    uint64_t yields;         /* every step aside, counted */
-    uint64_t read_bytes;     /* every run's reads of the database's own files */
-    double snapshot_max_s;   /* of the last run */
-    uint32_t units_done;     /* of the pass in progress, or of the last one */
+
+    /* Stepping aside, budget and progress (checker.c, checkunits.h). */
+    uint64_t yields;       /* every step aside, counted */
+    uint64_t read_bytes;   /* every run's reads of the database's own files */
+    double snapshot_max_s; /* of the last run */
+    uint32_t units_done;   /* of the pass in progress, or of the last one */
     uint32_t units_total;
     int64_t last_whole_file_ms; /* the last completed run that did the whole-file unit */
 };

@@ -22,20 +22,20 @@
 #include "state.h"
 
 struct verdict_facts {
-    bool refused;        /* dbopen_plan refused to open (would create a file) */
-    bool stopped;        /* the agent is exiting */
-    bool timed_out;      /* the deadline ended the run */
-    bool yielded;        /* the run ended while stepping aside for the application */
-    int rc;              /* extended SQLite code that ended the run; SQLITE_OK when complete */
-    const char *errmsg;  /* sqlite3_errmsg for rc, or NULL */
-    uint32_t problems;   /* check rows other than "ok" */
-    bool immutable;      /* read with immutable=1, without locks */
-    bool unchanged;      /* immutable: the file was the same after the read */
-    bool wal_vanished;   /* a locked WAL open failed because the -wal went away */
+    bool refused;       /* dbopen_plan refused to open (would create a file) */
+    bool stopped;       /* the agent is exiting */
+    bool timed_out;     /* the deadline ended the run */
+    bool yielded;       /* the run ended while stepping aside for the application */
+    int rc;             /* extended SQLite code that ended the run; SQLITE_OK when complete */
+    const char *errmsg; /* sqlite3_errmsg for rc, or NULL */
+    uint32_t problems;  /* check rows other than "ok" */
+    bool immutable;     /* read with immutable=1, without locks */
+    bool unchanged;     /* immutable: the file was the same after the read */
+    bool wal_vanished;  /* a locked WAL open failed because the -wal went away */
 };
 
 struct verdict {
-    bool record;       /* false: no verdict (stopped) */
+    bool record; /* false: no verdict (stopped) */
     enum check_result result;
     bool keep_problems; /* false: the rows are not the file's (a changed unlocked read) */
     bool unsupported;   /* the schema was written by a newer SQLite */

@@ -35,8 +35,8 @@ static const struct lcase lcases[] = {
 Test(walprobe, locks_of)
 {
     for (size_t i = 0; i < sizeof(lcases) / sizeof(lcases[0]); i++)
-        cr_expect_eq(dbopen_wal_locks_of(lcases[i].writer, lcases[i].checkpointer),
-                     lcases[i].want, "writer %d, checkpointer %d", (int)lcases[i].writer,
+        cr_expect_eq(dbopen_wal_locks_of(lcases[i].writer, lcases[i].checkpointer), lcases[i].want,
+                     "writer %d, checkpointer %d", (int)lcases[i].writer,
                      (int)lcases[i].checkpointer);
 }
 
