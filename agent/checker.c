@@ -35,7 +35,7 @@
 
 /* How often the watchdog looks at running checks: a waiting writer is released within this,
  * well inside any sensible busy timeout. */
-#define WATCH_MS 20
+#define WATCH_MS 10
 /* With no check running the watchdog only wakes this rarely; a starting check wakes it. */
 #define WATCH_IDLE_MS 60000
 /* The progress handler looks at the -shm lock bytes at most this often (two fcntl calls). */
@@ -227,9 +227,39 @@ static void run_progress(struct run *r, uint32_t done, uint32_t total)
         state_check_progress(r->state, r->idx, done, total, 0);
 }
 
-/* One unit (table NULL: the whole file), again after every step aside, until it completes,
- * fails, or the run must end. Returns an SQLite code; SQLITE_INTERRUPT with the run's flag
- * set when it ends the run. *yielded_once: it stepped aside at least once. */
+/* Whether rc ended a statement because the run stepped aside (and nothing else ends it). */
+static bool run_stepped_aside(struct run *r, int rc)
+{
+    return (rc & 0xff) == SQLITE_INTERRUPT && atomic_load(&r->yielded) &&
+           !atomic_load(&r->stopped) && !atomic_load(&r->timed_out);
+}
+
+/* After a step aside in WAL mode, the next read transaction starts no sooner than this, and
+ * only once the checkpoint is done: at most 1000 / YIELD_BACKOFF_MS steps aside a second,
+ * each costing the application's checkpoint at most check_yield_after + WATCH_MS + its next
+ * busy-handler retry, however often it checkpoints. */
+#define YIELD_BACKOFF_MS 100
+
+static void run_back_off(struct run *r)
+{
+    int64_t until = clock_mono_ms() + YIELD_BACKOFF_MS;
+
+    while (clock_mono_ms() < until && !atomic_load(r->stop) && clock_mono_ms() < r->deadline_ms) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = RESUME_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/*
+ * One unit (table NULL: the whole file). Returns an SQLite code; SQLITE_INTERRUPT with the
+ * run's flag set when the run must end. After a step aside:
+ *   - WAL: the unit runs again once the checkpoint is done (and YIELD_BACKOFF_MS has passed):
+ *     a periodic checkpointer leaves its whole period free right after it;
+ *   - rollback journal (retry false): the run ends (busy). A writer commits again within
+ *     milliseconds, and every restart would make one more commit wait; ending the run keeps
+ *     that to one commit per check_interval, as before units existed, and the next run
+ *     resumes here.
+ */
 static int run_unit(struct run *r, const char *table, bool retry, uint32_t done, uint32_t total)
 {
     char *sql = checkunits_sql(checker_pragma_for_run(r->db), table);
@@ -241,23 +271,22 @@ static int run_unit(struct run *r, const char *table, bool retry, uint32_t done,
             break;
         }
         rc = run_pragma(r, sql);
-        bool stepped_aside = (rc & 0xff) == SQLITE_INTERRUPT && atomic_load(&r->yielded) &&
-                             !atomic_load(&r->stopped) && !atomic_load(&r->timed_out);
-        if (!stepped_aside)
+        if (!run_stepped_aside(r, rc))
             break;
         run_count_yield(r, done, total);
         if (!retry)
             break;
+        run_back_off(r);
     }
     sqlite3_free(sql);
     return rc;
 }
 
-/* Where a split pass goes on in the next run: its next unit, and the number of units it had
- * (a schema that gained or lost a table since starts a new pass). */
+/* Where a pass goes on in the next run of the same database. */
 struct resume {
-    uint32_t next; /* 0: a new pass, whole-file unit first */
-    uint32_t of;
+    bool split;    /* false: a new pass, whole-file unit first */
+    uint32_t next; /* the split pass's next unit */
+    uint32_t of;   /* its number of units (a schema that gained or lost a table starts over) */
 };
 
 /* The split pass: each table in its own read transaction, from resume->next on. */
@@ -272,28 +301,27 @@ static int run_split(struct run *r, struct resume *resume, struct check_outcome 
     if (resume->of != u.n || resume->next >= u.n)
         resume->next = 0;
     resume->of = (uint32_t)u.n;
+    resume->split = true;
     for (size_t i = resume->next; rc == SQLITE_OK && i < u.n; i++) {
         out->units_done = (uint32_t)i;
+        resume->next = (uint32_t)i;
         run_progress(r, out->units_done, out->units_total);
-        rc = run_unit(r, u.tables[i], true, out->units_done, out->units_total);
+        rc = run_unit(r, u.tables[i], r->open.wal, out->units_done, out->units_total);
         /* Dropped since the list was read: nothing left to check. */
         if (rc == SQLITE_ERROR && strncmp(sqlite3_errmsg(r->conn), "no such table", 13) == 0)
             rc = SQLITE_OK;
-        if (rc != SQLITE_OK)
-            resume->next = (uint32_t)i;
     }
     if (rc == SQLITE_OK) {
         out->units_done = out->units_total;
-        resume->next = 0;
+        *resume = (struct resume){0};
     }
     checkunits_free(&u);
     return rc;
 }
 
-/* The body of a run on an open connection: the whole-file unit first (a full pass when no
- * blocking checkpoint comes for as long as it takes), and the split pass once it had to step
- * aside. A run resuming a split pass (*resume > 0) goes straight on with it. Returns an SQLite
- * code. */
+/* The body of a run on an open connection: the whole-file unit first (a full pass when nothing
+ * makes it step aside for as long as it takes), and the split pass once it had to; a run
+ * resuming a split pass goes straight on with it. Returns an SQLite code. */
 static int check_on(struct run *r, struct resume *resume, struct check_outcome *out)
 {
     int rc;
@@ -306,21 +334,22 @@ static int check_on(struct run *r, struct resume *resume, struct check_outcome *
     rc = exec_pragma(r->conn, "PRAGMA mmap_size=0");
     if (rc == SQLITE_OK)
         rc = exec_pragma(r->conn, "PRAGMA query_only=1");
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK || resume->split)
+        return rc == SQLITE_OK ? run_split(r, resume, out) : rc;
+    out->units_total = 1;
+    run_progress(r, 0, 1);
+    rc = run_unit(r, NULL, false, 0, 1);
+    if (rc == SQLITE_OK) {
+        out->units_done = 1;
+        out->whole_file = true;
         return rc;
-    if (resume->next == 0) {
-        out->units_total = 1;
-        run_progress(r, 0, 1);
-        rc = run_unit(r, NULL, false, 0, 1);
-        if (rc == SQLITE_OK) {
-            out->units_done = 1;
-            out->whole_file = true;
-            return rc;
-        }
-        if (!((rc & 0xff) == SQLITE_INTERRUPT && r->yields > 0 && !atomic_load(&r->stopped) &&
-              !atomic_load(&r->timed_out)))
-            return rc;
     }
+    if (!run_stepped_aside(r, rc))
+        return rc;
+    *resume = (struct resume){.split = true};
+    if (!r->open.wal)
+        return rc; /* rollback journal: the next run goes on with the split pass */
+    run_back_off(r);
     return run_split(r, resume, out);
 }
 
@@ -406,7 +435,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
      * run starts a new pass, so damage is not forgotten by resuming past it. */
     if (v.result != CHECK_RESULT_OK && v.result != CHECK_RESULT_BUSY &&
         v.result != CHECK_RESULT_TIMEOUT)
-        resume->next = 0;
+        *resume = (struct resume){0};
     if (v.result == CHECK_RESULT_MALFORMED && r.problems > 0)
         snprintf(out->detail, sizeof(out->detail), "%s", r.rows);
     if (!v.keep_problems) {
@@ -427,7 +456,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
                     struct check_outcome *out)
 {
-    struct resume resume = {0, 0};
+    struct resume resume = {0};
 
     return run_check(db, guard, stop, out, NULL, 0, &resume);
 }
