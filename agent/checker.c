@@ -64,6 +64,9 @@ struct run {
     double snapshot_max_s;
     struct state *state; /* NULL for --once */
     size_t idx;
+    pid_t tid;           /* the worker thread running it */
+    bool can_boost;      /* check_priority idle, and the watchdog may raise it (prio.h) */
+    atomic_bool boosted; /* raised for a step aside; lowered again before the next unit */
 };
 
 /* wal.c: a FULL, RESTART or TRUNCATE checkpoint holds the write and checkpoint locks while it
@@ -204,6 +207,8 @@ static bool run_wait_clear(struct run *r)
         if (!blocked) {
             atomic_store(&r->yielded, false);
             atomic_store(&r->blocked_ms, 0);
+            if (atomic_exchange(&r->boosted, false))
+                prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
             return true;
         }
         atomic_store(&r->yielded, true);
@@ -357,6 +362,7 @@ static void watch_add(struct checker *ck, struct run *r);
 static void watch_remove(struct checker *ck, struct run *r);
 static int64_t watch_tick(void *arg);
 static struct state *checker_state(struct checker *ck);
+static bool checker_can_boost(struct checker *ck);
 
 /* Opens per plan and runs the units; the facts go to the verdict. */
 static int run_open_and_check(struct run *r, struct fdguard *guard, struct checker *ck,
@@ -395,6 +401,8 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 
     r.deadline_ms = clock_mono_ms() + db->check_timeout_ms;
     r.state = ck ? checker_state(ck) : NULL;
+    r.tid = prio_this_tid();
+    r.can_boost = ck != NULL && checker_can_boost(ck);
     memset(out, 0, sizeof(*out));
     out->kind = db->check;
     ratelimit_init(&r.io.budget, db->check_max_read_rate, 0);
@@ -428,6 +436,8 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
         fdguard_connection_closed(guard);
     }
     dbopen_io_bind(NULL);
+    if (atomic_exchange(&r.boosted, false))
+        prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
 
     out->result = v.result;
     out->problems = v.keep_problems ? r.problems : 0;
@@ -492,6 +502,7 @@ struct checker {
     struct ticker watchdog;
     pthread_mutex_t watch_lock;
     struct run **watched; /* check_workers slots */
+    bool boostable;       /* check threads at idle priority, and the watchdog may raise them */
     pthread_mutex_t lock; /* guards jobs */
     pthread_cond_t wake;
     atomic_bool stop;
@@ -500,6 +511,11 @@ struct checker {
 static struct state *checker_state(struct checker *ck)
 {
     return ck->state;
+}
+
+static bool checker_can_boost(struct checker *ck)
+{
+    return ck->boostable;
 }
 
 static void watch_add(struct checker *ck, struct run *r)
@@ -533,8 +549,13 @@ static int64_t watch_tick(void *arg)
     pthread_mutex_lock(&ck->watch_lock);
     for (int i = 0; i < ck->cfg->check_workers; i++) {
         struct run *r = ck->watched[i];
-        if (r != NULL && run_must_end(r))
+        if (r != NULL && run_must_end(r)) {
+            /* A low-priority thread on a busy host could take long to let go of its
+             * snapshot: it runs at the process's priority until it has. */
+            if (r->can_boost && !atomic_exchange(&r->boosted, true))
+                prio_boost(r->tid);
             sqlite3_interrupt(r->conn);
+        }
         any = any || r != NULL;
     }
     pthread_mutex_unlock(&ck->watch_lock);
@@ -661,7 +682,7 @@ static void *worker_main(void *arg)
 {
     struct checker *ck = arg;
 
-    if (prio_set_this_thread(ck->cfg->check_priority) != 0)
+    if (prio_set_this_thread(ck->cfg->check_priority, ck->boostable) != 0)
         log_warn("cannot lower the check thread's priority; it runs at the agent's", "error",
                  strerror(errno), NULL);
 
@@ -701,6 +722,14 @@ int checker_start(struct checker *ck)
 
     for (size_t i = 0; i < ck->cfg->ndbs; i++)
         ck->jobs[i].next_due_ms = now;
+    ck->boostable = ck->cfg->check_priority == CHECK_PRIORITY_IDLE && prio_can_boost();
+    if (ck->cfg->check_priority == CHECK_PRIORITY_IDLE)
+        log_info("check threads run at idle priority", "nice", ck->boostable ? "19" : "10",
+                 "raised_to_step_aside",
+                 ck->boostable ? "yes"
+                               : "no (no CAP_SYS_NICE or "
+                                 "RLIMIT_NICE 20)",
+                 NULL);
     if (ticker_start(&ck->watchdog) != 0)
         return -1;
     for (int t = 0; t < ck->cfg->check_workers; t++) {

@@ -9,6 +9,7 @@ Django's default) and a second runs PRAGMA wal_checkpoint(TRUNCATE) every second
 run, each --seconds long, the same workload each time:
   off      no agent
   on       the agent, check = integrity, check_interval = 1s (defaults otherwise)
+  on, normal  the same with check_priority = normal
   on-15s   the agent, but the checkpointer every 15 s: checks must still complete
 and the same for a rollback-journal copy with the writer alone (off / on). Per phase: commits
 and commits/s, `database is locked` (and other errors), the writer's longest commit, the
@@ -123,14 +124,14 @@ def scrape(url):
 
 
 class Agent:
-    def __init__(self, path, workdir):
+    def __init__(self, path, workdir, extra=""):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.conf = os.path.join(workdir, "agent.ini")
         with open(self.conf, "w") as f:
             f.write("[agent]\nlisten = 127.0.0.1:%d\nsample_interval = 1s\ncheck_interval = 1s\n"
-                    "check_timeout = 10m\nlog_level = warn\n\n[database:bench]\npath = %s\n"
-                    "check = integrity\n" % (self.port, path))
+                    "check_timeout = 10m\nlog_level = warn\n%s\n[database:bench]\npath = %s\n"
+                    "check = integrity\n" % (self.port, extra, path))
         self.log = open(os.path.join(workdir, "agent.log"), "w")
         self.proc = subprocess.Popen([AGENT, "-c", self.conf], stderr=self.log)
         for _ in range(200):
@@ -147,8 +148,8 @@ class Agent:
         self.log.close()
 
 
-def phase(name, path, seconds, every, agent_dir):
-    agent = Agent(path, agent_dir) if agent_dir else None
+def phase(name, path, seconds, every, agent_dir, extra=""):
+    agent = Agent(path, agent_dir, extra) if agent_dir else None
     base = scrape(agent.url) if agent else {}
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
@@ -213,6 +214,8 @@ def main():
                 pass
     rows.append(phase("wal off", wal, a.seconds, 1.0, None))
     rows.append(phase("wal on", wal, a.seconds, 1.0, work))
+    rows.append(phase("wal on, check_priority normal", wal, a.seconds, 1.0, work,
+                      "check_priority = normal\n"))
     rows.append(phase("wal on, ckpt 15s", wal, max(a.seconds, 40), 15.0, work))
     rows.append(phase("rollback off", rb, a.seconds, 0, None))
     rows.append(phase("rollback on", rb, a.seconds, 0, work))
@@ -224,8 +227,8 @@ def main():
           % (on["commits"] / max(off["commits"], 1), off["longest_commit_s"],
              on["longest_commit_s"], on["locked"]))
     print("rollback: ratio %.2f; longest commit off %.3f s, on %.3f s; locked on %d"
-          % (rows[4]["commits"] / max(rows[3]["commits"], 1), rows[3]["longest_commit_s"],
-             rows[4]["longest_commit_s"], rows[4]["locked"]))
+          % (rows[5]["commits"] / max(rows[4]["commits"], 1), rows[4]["longest_commit_s"],
+             rows[5]["longest_commit_s"], rows[5]["locked"]))
 
 
 if __name__ == "__main__":
