@@ -62,7 +62,8 @@ struct run {
     uint32_t problems;
     uint32_t yields;
     double snapshot_max_s;
-    struct state *state; /* NULL for --once */
+    uint64_t bytes_reported; /* of io.bytes, already in the snapshot */
+    struct state *state;     /* NULL for --once */
     size_t idx;
     pid_t tid;           /* the worker thread running it */
     bool can_boost;      /* check_priority idle, and the watchdog may raise it (prio.h) */
@@ -217,19 +218,20 @@ static bool run_wait_clear(struct run *r)
     }
 }
 
-/* Counts a step aside at once, so sqlite_check_yields_total moves while a check keeps
- * yielding. */
-static void run_count_yield(struct run *r, uint32_t done, uint32_t total)
+/* Reports progress to the snapshot as the run goes: a step aside is counted when it happens,
+ * and the bytes and the longest snapshot so far move while a run keeps yielding. */
+static void run_progress(struct run *r, uint32_t done, uint32_t total, uint32_t new_yields)
 {
-    r->yields++;
-    if (r->state != NULL)
-        state_check_progress(r->state, r->idx, done, total, 1);
-}
+    struct check_progress p = {.units_done = done,
+                               .units_total = total,
+                               .new_yields = new_yields,
+                               .new_read_bytes = r->io.bytes - r->bytes_reported,
+                               .snapshot_max_s = r->snapshot_max_s};
 
-static void run_progress(struct run *r, uint32_t done, uint32_t total)
-{
+    r->yields += new_yields;
+    r->bytes_reported = r->io.bytes;
     if (r->state != NULL)
-        state_check_progress(r->state, r->idx, done, total, 0);
+        state_check_progress(r->state, r->idx, &p);
 }
 
 /* Whether rc ended a statement because the run stepped aside (and nothing else ends it). */
@@ -278,7 +280,7 @@ static int run_unit(struct run *r, const char *table, bool retry, uint32_t done,
         rc = run_pragma(r, sql);
         if (!run_stepped_aside(r, rc))
             break;
-        run_count_yield(r, done, total);
+        run_progress(r, done, total, 1);
         if (!retry)
             break;
         run_back_off(r);
@@ -310,7 +312,7 @@ static int run_split(struct run *r, struct resume *resume, struct check_outcome 
     for (size_t i = resume->next; rc == SQLITE_OK && i < u.n; i++) {
         out->units_done = (uint32_t)i;
         resume->next = (uint32_t)i;
-        run_progress(r, out->units_done, out->units_total);
+        run_progress(r, out->units_done, out->units_total, 0);
         rc = run_unit(r, u.tables[i], r->open.wal, out->units_done, out->units_total);
         /* Dropped since the list was read: nothing left to check. */
         if (rc == SQLITE_ERROR && strncmp(sqlite3_errmsg(r->conn), "no such table", 13) == 0)
@@ -342,7 +344,7 @@ static int check_on(struct run *r, struct resume *resume, struct check_outcome *
     if (rc != SQLITE_OK || resume->split)
         return rc == SQLITE_OK ? run_split(r, resume, out) : rc;
     out->units_total = 1;
-    run_progress(r, 0, 1);
+    run_progress(r, 0, 1, 0);
     rc = run_unit(r, NULL, false, 0, 1);
     if (rc == SQLITE_OK) {
         out->units_done = 1;
@@ -455,7 +457,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
     }
     out->yields = r.yields;
     out->snapshot_max_s = r.snapshot_max_s;
-    out->read_bytes = r.io.bytes;
+    out->read_bytes = r.io.bytes - r.bytes_reported;
     out->duration_s = clock_mono_s() - t0;
     out->finished_ms = clock_wall_ms();
     dbopen_shm_done(&r.shm, guard);

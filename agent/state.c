@@ -160,14 +160,16 @@ void state_check_begin(struct state *s, size_t idx)
     pthread_mutex_unlock(&s->lock);
 }
 
-void state_check_progress(struct state *s, size_t idx, uint32_t done, uint32_t total,
-                          uint32_t new_yields)
+void state_check_progress(struct state *s, size_t idx, const struct check_progress *p)
 {
     pthread_mutex_lock(&s->lock);
     if (idx < s->ndbs) {
-        s->dbs[idx].check.units_done = done;
-        s->dbs[idx].check.units_total = total;
-        s->dbs[idx].check.yields += new_yields;
+        struct check_state *c = &s->dbs[idx].check;
+        c->units_done = p->units_done;
+        c->units_total = p->units_total;
+        c->yields += p->new_yields;
+        c->read_bytes += p->new_read_bytes;
+        c->snapshot_max_s = p->snapshot_max_s;
     }
     pthread_mutex_unlock(&s->lock);
 }

@@ -75,7 +75,7 @@ struct check_outcome {
     /* How it went along with the application (checker.c, checkunits.h). */
     uint32_t yields;       /* times it stepped aside for the application */
     double snapshot_max_s; /* the longest read transaction it held */
-    uint64_t read_bytes;   /* read of the database's own files */
+    uint64_t read_bytes;   /* read of the database's own files, not yet reported as progress */
     uint32_t units_done;   /* of the pass it worked on (checkunits.h) */
     uint32_t units_total;
     bool whole_file; /* the whole-file unit completed (not a split pass) */
@@ -154,9 +154,15 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 
 /* Marks a run as started (check_state.running). */
 void state_check_begin(struct state *s, size_t idx);
-/* Progress of the running pass, and a step aside (counted at once, not at the run's end). */
-void state_check_progress(struct state *s, size_t idx, uint32_t done, uint32_t total,
-                          uint32_t new_yields);
+/* How a running check goes, reported as it goes (so a run that keeps yielding is seen before
+ * it ends): new yields and bytes are added, the rest replaces. */
+struct check_progress {
+    uint32_t units_done, units_total;
+    uint32_t new_yields;
+    uint64_t new_read_bytes;
+    double snapshot_max_s; /* of the run so far */
+};
+void state_check_progress(struct state *s, size_t idx, const struct check_progress *p);
 /* Records a finished run. Returns the malformed flag from before this run, so the caller can
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
