@@ -600,7 +600,7 @@ static bool get_check_snapshot(const struct db_snapshot *d, int64_t now_ms, stru
     (void)now_ms;
     o->v = value_double(d->check.snapshot_max_s);
     o->check = config_check_kind_str(d->check.last_kind);
-    return check_any_run(&d->check);
+    return check_any_run(&d->check) || d->check.units_total > 0; /* a first run going on */
 }
 
 static bool get_check_units(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
