@@ -598,9 +598,10 @@ static bool get_check_read_bytes(const struct db_snapshot *d, int64_t now_ms, st
 static bool get_check_snapshot(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
+    bool ran = check_any_run(&d->check);
     o->v = value_double(d->check.snapshot_max_s);
-    o->check = config_check_kind_str(d->check.last_kind);
-    return check_any_run(&d->check) || d->check.units_total > 0; /* a first run going on */
+    o->check = config_check_kind_str(ran ? d->check.last_kind : d->kind);
+    return ran || d->check.units_total > 0; /* or a first run going on */
 }
 
 static bool get_check_units(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
