@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """no-harm.py: does a check make the application wait? (issue 8)
 
-    bench/no-harm.py [--seconds 25] [--dir /tmp/sqlite-agent-noharm] [--rows 1200000]
+    bench/no-harm.py [--seconds 25] [--rounds 2] [--dir /tmp/sqlite-agent-noharm] [--rows 1200000]
 
 The workload of issue 8 on a database of at least 400 MB (1.2 M rows of ~330 bytes, one index):
 one application process commits a small row every 5 ms (BEGIN IMMEDIATE, busy timeout 5 s,
@@ -194,6 +194,7 @@ def main():
     ap.add_argument("--dir", default="/tmp/sqlite-agent-noharm")
     ap.add_argument("--rows", type=int, default=1200000)
     ap.add_argument("--rollback-rows", type=int, default=300000)
+    ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     print("+ %s" % " ".join(sys.argv), file=sys.stderr)
@@ -212,23 +213,27 @@ def main():
         with open(p, "rb") as f:
             while f.read(1 << 24):
                 pass
-    rows.append(phase("wal off", wal, a.seconds, 1.0, None))
-    rows.append(phase("wal on", wal, a.seconds, 1.0, work))
+    # Off and on alternate, --rounds times: on a shared host the load drifts between phases,
+    # and each ratio below compares a phase with the one right before it.
+    for k in range(a.rounds):
+        rows.append(phase("wal off", wal, a.seconds, 1.0, None))
+        rows.append(phase("wal on", wal, a.seconds, 1.0, work))
     rows.append(phase("wal on, check_priority normal", wal, a.seconds, 1.0, work,
                       "check_priority = normal\n"))
     rows.append(phase("wal on, ckpt 15s", wal, max(a.seconds, 40), 15.0, work))
-    rows.append(phase("rollback off", rb, a.seconds, 0, None))
-    rows.append(phase("rollback on", rb, a.seconds, 0, work))
+    for k in range(a.rounds):
+        rows.append(phase("rollback off", rb, a.seconds, 0, None))
+        rows.append(phase("rollback on", rb, a.seconds, 0, work))
     shutil.rmtree(work, True)
     for r in rows:
         print(json.dumps(r))
-    off, on = rows[0], rows[1]
-    print("throughput ratio on/off %.2f; longest commit off %.3f s, on %.3f s; locked on %d"
-          % (on["commits"] / max(off["commits"], 1), off["longest_commit_s"],
-             on["longest_commit_s"], on["locked"]))
-    print("rollback: ratio %.2f; longest commit off %.3f s, on %.3f s; locked on %d"
-          % (rows[5]["commits"] / max(rows[4]["commits"], 1), rows[4]["longest_commit_s"],
-             rows[5]["longest_commit_s"], rows[5]["locked"]))
+    for i in range(1, len(rows)):
+        off, on = rows[i - 1], rows[i]
+        if off["phase"].endswith(" off") and on["phase"] == off["phase"][:-4] + " on":
+            print("%s: throughput on/off %.2f; longest commit off %.3f s, on %.3f s; locked on %d"
+                  % (on["phase"], on["commits"] / max(off["commits"], 1),
+                     off["longest_commit_s"], on["longest_commit_s"], on["locked"]))
+    print("load average at the end %s" % (os.getloadavg(),))
 
 
 if __name__ == "__main__":
