@@ -299,11 +299,13 @@ struct resume {
 /* The split pass: each table in its own read transaction, from resume->next on. */
 static int run_split(struct run *r, struct resume *resume, struct check_outcome *out)
 {
-    struct checkunits u;
+    struct checkunits u = {0};
     int rc = run_wait_clear(r) ? checkunits_list(r->conn, &u) : SQLITE_INTERRUPT;
 
-    if (rc == SQLITE_INTERRUPT)
+    if (rc != SQLITE_OK) {
+        checkunits_free(&u); /* what a failed list holds */
         return rc;
+    }
     out->units_total = (uint32_t)u.n;
     if (resume->of != u.n || resume->next >= u.n)
         resume->next = 0;
