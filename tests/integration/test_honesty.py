@@ -56,8 +56,8 @@ class HonestyTest(unittest.TestCase):
             t = threading.Thread(target=writer)
             t.start()
             try:
-                # The check steps aside for every commit and resumes after it (issue 8): the
-                # yields are counted as they happen, the run ends busy only at check_timeout.
+                # The check steps aside at a commit and its run ends busy; the next run
+                # resumes the pass in units (issue 8). Each step aside is counted.
                 a.wait_value("sqlite_check_yields_total", dict(db="big"),
                              lambda v: v and v >= 3, 30)
                 time.sleep(3)  # checks keep starting every 100 ms; the writer keeps writing
