@@ -422,7 +422,9 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
     f.errmsg = r.conn ? sqlite3_errmsg(r.conn) : NULL;
     f.stopped = atomic_load(&r.stopped);
     f.timed_out = atomic_load(&r.timed_out);
-    f.yielded = atomic_load(&r.yielded);
+    /* A run that stepped aside and then ran out of time did not finish because of the
+     * application: busy, like one that ends while stepping aside. */
+    f.yielded = atomic_load(&r.yielded) || (r.yields > 0 && f.timed_out);
     f.problems = r.problems;
     f.immutable = r.open.mode == DBOPEN_IMMUTABLE;
     f.unchanged = f.immutable && dbopen_unchanged(db->path, &r.open);

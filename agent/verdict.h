@@ -25,7 +25,8 @@ struct verdict_facts {
     bool refused;       /* dbopen_plan refused to open (would create a file) */
     bool stopped;       /* the agent is exiting */
     bool timed_out;     /* the deadline ended the run */
-    bool yielded;       /* the run ended while stepping aside for the application */
+    bool yielded;       /* it stepped aside for the application and could not finish: it ended
+                         * while stepping aside, or at its deadline after a step aside */
     int rc;             /* extended SQLite code that ended the run; SQLITE_OK when complete */
     const char *errmsg; /* sqlite3_errmsg for rc, or NULL */
     uint32_t problems;  /* check rows other than "ok" */

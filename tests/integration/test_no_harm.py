@@ -353,6 +353,27 @@ class CheckpointerTest(unittest.TestCase):
         self.assertGreaterEqual(H.value(s, RUNS, db="hurt", result="malformed"), 1)
         self.assertEqual(got["writer"][1], [])
 
+    def test_yields_that_leave_no_window_end_busy(self):
+        # One 20 MB table read at 8 MB/s: its unit takes about 2.5 s, and a checkpoint comes
+        # every 0.5 s. No pass can finish: every run steps aside until check_timeout and ends
+        # busy (never timeout, never ok), which is what SQLiteCheckNotCompleting counts.
+        path = make_tables(os.path.join(self.dir, "one.db"), tables=1, rows=20000)
+        with H.Agent([dict(name="one", path=path, check="integrity")],
+                     {"check_interval": H.FAST_CHECK, "check_timeout": "3s",
+                      "check_max_read_rate": self.RATE}) as a:
+            a.wait_value("sqlite_check_running", dict(db="one"), lambda v: v == 1, 10)
+            procs, q = run_app(path, 10, every=0.5)
+            try:
+                s = a.wait_value(RUNS, dict(db="one", result="busy"), lambda v: v and v >= 2, 30)
+            finally:
+                got = collect(procs, q, 40)
+            a.stop()
+        self.assertEqual(got["writer"][1], [])
+        self.assertEqual(H.value(s, RUNS, db="one", result="ok"), 0)
+        self.assertEqual(H.value(s, RUNS, db="one", result="timeout"), 0)
+        self.assertEqual(H.value(s, RUNS, db="one", result="malformed"), 0)
+        self.assertGreaterEqual(H.value(s, "sqlite_check_yields_total", db="one"), 2)
+
 
 if __name__ == "__main__":
     unittest.main()
