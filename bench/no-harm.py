@@ -195,6 +195,10 @@ def main():
     ap.add_argument("--rows", type=int, default=1200000)
     ap.add_argument("--rollback-rows", type=int, default=300000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--phases", default="wal,normal,15s,rollback",
+                    help="comma-separated subset of wal,normal,15s,rollback")
+    ap.add_argument("--agent", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [agent] key for every agent phase, e.g. check_yield_after=0")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     print("+ %s" % " ".join(sys.argv), file=sys.stderr)
@@ -215,15 +219,21 @@ def main():
                 pass
     # Off and on alternate, --rounds times: on a shared host the load drifts between phases,
     # and each ratio below compares a phase with the one right before it.
-    for k in range(a.rounds):
+    want = a.phases.split(",")
+    extra = "".join("%s = %s\n" % tuple(kv.split("=", 1)) for kv in a.agent)
+    if extra:
+        print("agent keys: %s" % ", ".join(a.agent))
+    for k in range(a.rounds if "wal" in want else 0):
         rows.append(phase("wal off", wal, a.seconds, 1.0, None))
-        rows.append(phase("wal on", wal, a.seconds, 1.0, work))
-    rows.append(phase("wal on, check_priority normal", wal, a.seconds, 1.0, work,
-                      "check_priority = normal\n"))
-    rows.append(phase("wal on, ckpt 15s", wal, max(a.seconds, 40), 15.0, work))
-    for k in range(a.rounds):
+        rows.append(phase("wal on", wal, a.seconds, 1.0, work, extra))
+    if "normal" in want:
+        rows.append(phase("wal on, check_priority normal", wal, a.seconds, 1.0, work,
+                          extra + "check_priority = normal\n"))
+    if "15s" in want:
+        rows.append(phase("wal on, ckpt 15s", wal, max(a.seconds, 40), 15.0, work, extra))
+    for k in range(a.rounds if "rollback" in want else 0):
         rows.append(phase("rollback off", rb, a.seconds, 0, None))
-        rows.append(phase("rollback on", rb, a.seconds, 0, work))
+        rows.append(phase("rollback on", rb, a.seconds, 0, work, extra))
     shutil.rmtree(work, True)
     for r in rows:
         print(json.dumps(r))
