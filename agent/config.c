@@ -564,7 +564,7 @@ static const struct config_key config_keys[] = {
     {A(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, "60s", 0},
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
-    {A(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, "20ms", 0},
+    {A(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, "10ms", 0},
     {A(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     "0", 0},
     {A(check_priority),     "check_priority",  &type_priority,  0, 0,           "idle", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},

@@ -749,7 +749,7 @@ Test(config, step_aside_keys)
         int rate, db_rate;
         enum check_priority prio;
     } cases[] = {
-        {"[database:a]\npath = /a\n", 20, 20, 0, 0, CHECK_PRIORITY_IDLE},
+        {"[database:a]\npath = /a\n", 10, 10, 0, 0, CHECK_PRIORITY_IDLE},
         {"[agent]\ncheck_yield_after = 50ms\ncheck_max_read_rate = 1048576\n"
          "check_priority = normal\n[database:a]\npath = /a\n",
          50, 50, 1048576, 1048576, CHECK_PRIORITY_NORMAL},
