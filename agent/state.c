@@ -169,7 +169,7 @@ void state_check_progress(struct state *s, size_t idx, const struct check_progre
         c->units_total = p->units_total;
         c->yields += p->new_yields;
         c->read_bytes += p->new_read_bytes;
-        c->snapshot_max_s = p->snapshot_max_s;
+        c->snapshot_now_s = p->snapshot_max_s;
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -185,6 +185,7 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->runs[o->kind][o->result]++;
     c->read_bytes += o->read_bytes;
     c->snapshot_max_s = o->snapshot_max_s;
+    c->snapshot_now_s = 0;
     c->units_done = o->units_done;
     c->units_total = o->units_total;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {

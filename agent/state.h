@@ -97,6 +97,7 @@ struct check_state {
     uint64_t yields;       /* every step aside, counted */
     uint64_t read_bytes;   /* every run's reads of the database's own files */
     double snapshot_max_s; /* of the last run */
+    double snapshot_now_s; /* of the run in progress, so far */
     uint32_t units_done;   /* of the pass in progress, or of the last one */
     uint32_t units_total;
     int64_t last_whole_file_ms; /* the last completed run that did the whole-file unit */
