@@ -162,6 +162,9 @@ class NoHarmTest(unittest.TestCase):
         # the agent really checked during the writes
         self.assertGreaterEqual(H.value(s, RUNS, db="busy", result="ok") - ok_before, 3,
                                 H.select(s, RUNS, db="busy"))
+        # Writers and their automatic (PASSIVE) checkpoints wait for no reader: the check never
+        # stepped aside for them (issue 8: write lock only, checkpoint lock only).
+        self.assertEqual(H.value(s, "sqlite_check_yields_total", db="busy"), 0)
         errors = [e for _, _, errs in results for e in errs]
         locked = [e for e in errors if "locked" in e or "busy" in e.lower()]
         self.assertEqual(locked, [], "writers saw lock errors: %r" % locked[:5])
