@@ -4,7 +4,11 @@
  * Classification is the honest part: corruption is only what SQLite itself calls corruption
  * (SQLITE_CORRUPT, SQLITE_NOTADB, or a check row other than "ok"). A check that could not run,
  * because the file was busy, missing, unreadable, or too slow, is counted as such and never
- * changes the verdict.
+ * changes the verdict. This file gathers the facts of a run; verdict.c decides.
+ *
+ * A check never makes the application wait: it steps aside for a waiting writer (rollback
+ * journal) or a blocking checkpoint (WAL), and goes on in units (checkunits.h) that each hold
+ * a snapshot briefly.
  */
 #include "checker.h"
 
