@@ -27,6 +27,9 @@ enum watch_mode { WATCH_NORMAL = 0, WATCH_CLOSE };
 /* "off", "quick", "integrity", "auto" */
 const char *config_check_kind_str(enum check_kind k);
 
+/* check_priority: the check threads' CPU and I/O priority. */
+enum check_priority { CHECK_PRIORITY_IDLE = 0, CHECK_PRIORITY_NORMAL };
+
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
 
 struct db_config {
@@ -36,7 +39,9 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
-    enum watch_mode watch; /* "watch = normal|close" */
+    enum watch_mode watch;        /* "watch = normal|close" */
+    int64_t check_yield_after_ms; /* a blocking checkpoint held this long: step aside */
+    int check_max_read_rate;      /* bytes/s a check reads of the file; 0 = unlimited */
 };
 
 /* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
@@ -67,6 +72,9 @@ struct config {
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
+    int64_t check_yield_after_ms;
+    int check_max_read_rate;
+    enum check_priority check_priority;
     enum log_level log_level;
     enum log_format log_format; /* logfmt (default) or json */
 
