@@ -34,8 +34,8 @@
 #include <sys/types.h>
 
 #include "fdguard.h"
-#include "safeopen.h"
 #include "ratelimit.h"
+#include "safeopen.h"
 
 enum dbopen_mode {
     DBOPEN_LOCKED,     /* read-only with SQLite's locks; creates nothing */

@@ -618,9 +618,9 @@ static bool get_check_snapshot(const struct db_snapshot *d, int64_t now_ms, stru
     (void)now_ms;
     bool ran = check_any_run(&d->check);
     /* The longer of the last run's and the running one's: a run that keeps yielding shows. */
-    o->v = value_double(d->check.snapshot_now_s > d->check.snapshot_max_s
-                            ? d->check.snapshot_now_s
-                            : d->check.snapshot_max_s);
+    o->v =
+        value_double(d->check.snapshot_now_s > d->check.snapshot_max_s ? d->check.snapshot_now_s
+                                                                       : d->check.snapshot_max_s);
     o->check = config_check_kind_str(ran ? d->check.last_kind : d->kind);
     return ran || d->check.units_total > 0; /* or a first run going on */
 }
