@@ -11,7 +11,7 @@
  * run it with TSAN_OPTIONS=log_path=... (as scripts/test.sh does) so that a report made then is
  * not written into that file.
  *
- * Linked with -Wl,--wrap=close: every close(2) of agentcore goes through wrap_close below,
+ * Linked with -Wl,--wrap=close: every close(2) of agentcore goes through __wrap_close below,
  * which counts closes of the descriptors the fdguard scenario tracks and notes any made while
  * one of its connections is open (the POSIX lock trap, fdguard.h).
  */
@@ -184,7 +184,7 @@ static void *state_writer(void *arg)
         state_alert_post_done(st, i % 3 != 0);
         state_sample_pass_done(st, 0.01);
     }
-    atomic_fetch_sub(&((struct state_run *)arg)->writers_left, 1);
+    atomic_fetch_sub(&run->writers_left, 1);
     return NULL;
 }
 
