@@ -45,7 +45,7 @@ ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 # ThreadSanitizer. Criterion cannot run under it (its inheritable arena fails to map:
 # Snaipe/Criterion issue 274, open), so this build runs no Criterion tests. tests/tsan/tsan_units
-# (plain C, built in every configuration, also run by ctest above) drives the modules where
+# (plain C, also run by ctest on the builds above) drives the modules where
 # threads meet with several threads each: state and the renderer, fdguard, the ticker, the log
 # and its rate limit, the checker with the sampler, the close watch. The threads also live in
 # the daemon (sampler, check workers, HTTP and its deadline sweeper, Alertmanager push, signals

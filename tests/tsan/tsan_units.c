@@ -1,6 +1,6 @@
 /*
  * tsan_units.c: the modules where threads meet, driven directly by several threads each, for
- * ThreadSanitizer (scripts/test.sh, build-tsan) and the other builds (ctest).
+ * ThreadSanitizer (scripts/test.sh, build-tsan) and the plain and ASan builds (ctest).
  *
  * Plain C, no Criterion: Criterion cannot start under TSan (its inheritable arena fails to map,
  * Snaipe/Criterion issue 274). One table of scenarios, one loop; CHECK prints file:line and
