@@ -45,9 +45,9 @@ ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 # ThreadSanitizer. Criterion cannot run under it (its inheritable arena fails to map:
 # Snaipe/Criterion issue 274, open), so this build runs no Criterion tests. tests/tsan/tsan_units
-# (plain C, also run by ctest on the builds above) drives the modules where
-# threads meet with several threads each: state and the renderer, fdguard, the ticker, the log
-# and its rate limit, the checker with the sampler, the close watch. The threads also live in
+# (plain C, also run by ctest on the builds above) drives the modules where threads meet with
+# several threads each: state and the renderer, fdguard, the ticker, the log and its rate
+# limit, the checker with the sampler, the close watch. The threads also live in
 # the daemon (sampler, check workers, HTTP and its deadline sweeper, Alertmanager push, signals
 # and reload), and the integration tests drive all of them. Reports go to files (the log
 # scenario points stderr at a file of its own for a moment); any report fails the run, also
