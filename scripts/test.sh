@@ -1,8 +1,9 @@
 #!/bin/sh
 # test.sh: install what is missing, build, and run every test: the formatting check, Criterion
 # unit tests, the Prometheus rule tests, and the integration suite against the real binary;
-# then all of it again on an ASan+UBSan build; the integration tests that exercise threads on
-# a ThreadSanitizer build; and a short run of every fuzz target.
+# then all of it again on an ASan+UBSan build; on a ThreadSanitizer build, tsan_units (the
+# modules where threads meet, driven directly) and the integration tests that exercise threads;
+# and a short run of every fuzz target.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -43,10 +44,14 @@ ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=address,undefined
 
 # ThreadSanitizer. Criterion cannot run under it (its inheritable arena fails to map:
-# Snaipe/Criterion issue 274, open), so this build runs no unit tests; the threads live in the
-# daemon (sampler, check workers, HTTP and its deadline sweeper, Alertmanager push, signals and
-# reload), and the integration tests drive all of them. Each agent writes its reports to
-# a file; any report fails the run, also from an agent a test killed.
+# Snaipe/Criterion issue 274, open), so this build runs no Criterion tests. tests/tsan/tsan_units
+# (plain C, also run by ctest on the builds above) drives the modules where threads meet with
+# several threads each: state and the renderer, fdguard, the ticker, the log and its rate
+# limit, the checker with the sampler, the close watch. The threads also live in
+# the daemon (sampler, check workers, HTTP and its deadline sweeper, Alertmanager push, signals
+# and reload), and the integration tests drive all of them. Reports go to files (the log
+# scenario points stderr at a file of its own for a moment); any report fails the run, also
+# from an agent a test killed.
 # Every integration test file but test_honesty, whose checks-per-second assertions do not hold
 # at ThreadSanitizer's speed (5 to 15 times slower); its threads are the check workers, which
 # test_no_harm and test_detection drive too.
@@ -55,10 +60,19 @@ TSAN_TESTS=$(cd tests/integration && ls test_*.py | sed 's/\.py$//' | grep -v '^
 echo "=== build-tsan: build" >&2
 cmake -S . -B build-tsan -DWERROR=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Debug \
     -DSANITIZE=thread >/dev/null
-cmake --build build-tsan -j"$jobs" --target sqlite-agent
+cmake --build build-tsan -j"$jobs" --target sqlite-agent tsan_units
+echo "=== build-tsan: tsan_units" >&2
+rm -rf build-tsan/reports build-tsan/tmp
+mkdir -p build-tsan/reports build-tsan/tmp
+TMPDIR="$root/build-tsan/tmp" \
+    TSAN_OPTIONS="halt_on_error=1 log_path=$root/build-tsan/reports/units second_deadlock_stack=1" \
+    build-tsan/tsan_units || { cat build-tsan/reports/units* 2>/dev/null; exit 1; }
+if grep -l "ThreadSanitizer" build-tsan/reports/* >/dev/null 2>&1; then
+    cat build-tsan/reports/*
+    exit 1
+fi
+rm -rf build-tsan/tmp
 echo "=== build-tsan: integration tests" >&2
-rm -rf build-tsan/reports
-mkdir -p build-tsan/reports
 (cd tests/integration &&
     TSAN_OPTIONS="log_path=$root/build-tsan/reports/tsan second_deadlock_stack=1" \
         SQLITE_AGENT_BIN="$root/build-tsan/sqlite-agent" /usr/bin/python3 -m unittest \
