@@ -29,6 +29,16 @@ struct db_config {
     int64_t check_timeout_ms;
 };
 
+/* [databases:NAME]: one glob(3) pattern standing for many databases (agent/fleet.c expands
+ * it). tmpl comes first so that the [database:NAME] keys, whose rows in config.c's table are
+ * offsets into struct db_config, write into it unchanged: every such key applies to each
+ * match. tmpl.name is the section name, tmpl.path is unused (NULL). */
+struct glob_config {
+    struct db_config tmpl;
+    char *pattern;              /* the "glob" key, as written */
+    int64_t rescan_interval_ms; /* per section, or the [agent] one */
+};
+
 /* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
 struct alertmanager_config {
     size_t nurls;
@@ -66,6 +76,14 @@ struct config {
     struct db_config *dbs; /* in file order */
     struct alertmanager_config am;
     char *web_config_file; /* exporter-toolkit web config (TLS, basic auth); NULL: none */
+    /* Fleets (issue 10): [databases:NAME] sections in file order, how often they are globbed
+     * again, and how many databases the agent watches at most (explicit ones always). */
+    size_t nglobs;
+    struct glob_config *globs;
+    int64_t rescan_interval_ms;
+    int max_databases;
+    /* Set by config_with_dbs(): every pointer but dbs (and its strings) belongs to base. */
+    const struct config *base;
 };
 
 /* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL
@@ -75,7 +93,14 @@ struct config *config_load(const char *path, FILE *errors);
 /* As config_load(), over a string; name stands for the file name in messages. */
 struct config *config_load_string(const char *text, const char *name, FILE *errors);
 
+/* Frees c; for a config_with_dbs() copy, only what the copy owns. Accepts NULL. */
 void config_free(struct config *c);
+
+/* A copy of base watching dbs[0..ndbs) instead: the list agent/fleet.c builds from the
+ * explicit sections and the glob matches. Takes ownership of dbs and their name and path
+ * strings (freed with the copy, also on failure); every other field points into base, which
+ * must outlive the copy. NULL when out of memory. */
+struct config *config_with_dbs(const struct config *base, struct db_config *dbs, size_t ndbs);
 
 /* "500ms", "15s", "5m", "1h", or plain seconds "30". Returns 0 and sets *ms, or -1. */
 int config_parse_duration(const char *s, int64_t *ms);

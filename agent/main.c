@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fdguard.h"
+#include "fleet.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -200,6 +201,52 @@ static void workers_stop(struct workers *w)
     sampler_stop(w->sampler);
 }
 
+/* Stops the workers and starts new ones on cfg (ownership taken): a reload, or a rescan that
+ * changed the database list. state_configure() carries the history of every database that
+ * stays. */
+static void workers_swap(struct workers *w, struct state *st, struct config *cfg)
+{
+    workers_stop(w);
+    workers_free(w);
+    if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
+        log_error("out of memory or threads while restarting the workers", NULL);
+        exit(EXIT_FAILURE);
+    }
+}
+
+/* The configuration as loaded, and the fleet that expands its [databases:NAME] sections: both
+ * outlive the workers, which run on the expanded copy (fleet.h). */
+struct source {
+    struct config *base;
+    struct fleet *fleet;
+};
+
+/* Takes ownership of base. Returns the expanded config the workers run on, or NULL (out of
+ * memory; base is then freed). */
+static struct config *source_init(struct source *src, struct config *base, struct state *st)
+{
+    struct config *cfg = NULL;
+
+    src->base = base;
+    src->fleet = fleet_new(st);
+    if (src->fleet == NULL || fleet_configure(src->fleet, base) != 0 ||
+        fleet_rescan(src->fleet, base, NULL, clock_mono_ms(), &cfg) != 0) {
+        fleet_free(src->fleet);
+        config_free(base);
+        memset(src, 0, sizeof(*src));
+        return NULL;
+    }
+    return cfg;
+}
+
+/* After the workers are freed: the fleet's parked descriptors close with no connection open. */
+static void source_free(struct source *src)
+{
+    fleet_free(src->fleet);
+    config_free(src->base);
+    memset(src, 0, sizeof(*src));
+}
+
 static void log_config(const struct config *cfg, const char *what)
 {
     char n[24];
@@ -209,16 +256,23 @@ static void log_config(const struct config *cfg, const char *what)
 }
 
 /* --once: one sample and one check of every database on this thread, metrics on stdout. */
-static int run_once(struct config *cfg, const struct build_info *bi)
+static int run_once(struct config *base, const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
+    struct source src;
+    struct config *cfg = NULL;
     struct workers w;
     struct buf out;
     atomic_bool stop;
     int status = EXIT_HEALTHY;
 
     atomic_init(&stop, false);
-    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+    if (st == NULL || (cfg = source_init(&src, base, st)) == NULL) {
+        state_free(st);
+        return EXIT_USAGE;
+    }
+    if (workers_init(&w, cfg, st) != 0) {
+        source_free(&src);
         state_free(st);
         return EXIT_USAGE;
     }
@@ -257,6 +311,7 @@ out:
     buf_free(&out);
     snapshot_free(snap);
     workers_free(&w);
+    source_free(&src);
     state_free(st);
     return status;
 }
@@ -273,7 +328,8 @@ static int load_web_config(const struct config *cfg, struct webconfig **wc)
 }
 
 /* SIGHUP: a new configuration (and web config) replaces the old only when both load cleanly. */
-static void reload(struct workers *w, struct state *st, const char *path, struct http *http)
+static void reload(struct workers *w, struct source *src, struct state *st, const char *path,
+                   struct http *http)
 {
     struct config *cfg = config_load(path, stderr);
     struct webconfig *wc = NULL;
@@ -297,12 +353,15 @@ static void reload(struct workers *w, struct state *st, const char *path, struct
         log_warn("listen address changes need a restart; still listening on the old one", "listen",
                  w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
-    workers_stop(w);
-    workers_free(w);
-    if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
-        log_error("out of memory or threads after reload", NULL);
+    struct config *expanded = NULL;
+    if (fleet_configure(src->fleet, cfg) != 0 ||
+        fleet_rescan(src->fleet, cfg, NULL, clock_mono_ms(), &expanded) != 0) {
+        log_error("out of memory after reload", NULL);
         exit(EXIT_FAILURE);
     }
+    workers_swap(w, st, expanded);
+    config_free(src->base); /* after the swap: the old workers' config pointed into it */
+    src->base = cfg;
     state_reload_done(st, true, clock_wall_ms());
     log_config(w->cfg, "config reloaded");
 }
@@ -316,26 +375,54 @@ static int64_t max_sample_interval_ms(const struct config *cfg)
     return max;
 }
 
+/* A glob section is due: rescan, and swap the workers when the database list changed. */
+static void rescan(struct workers *w, struct source *src, struct state *st)
+{
+    struct config *cfg = NULL;
+
+    if (fleet_rescan(src->fleet, src->base, w->cfg, clock_mono_ms(), &cfg) != 0) {
+        log_error("out of memory in a glob rescan; keeping the database list", NULL);
+        return;
+    }
+    if (cfg == NULL)
+        return;
+    char was[24], now[24];
+    snprintf(was, sizeof(was), "%zu", w->cfg->ndbs);
+    snprintf(now, sizeof(now), "%zu", cfg->ndbs);
+    workers_swap(w, st, cfg);
+    log_info("glob rescan changed the database list", "databases_before", was, "databases", now,
+             NULL);
+}
+
 /* Waits for a signal; with the systemd watchdog on, wakes every ping interval to ping it while
- * sampling is alive. Returns the signal. */
-static int wait_signal(const sigset_t *sigs, const struct workers *w, struct state *st,
-                       int64_t start_ms)
+ * sampling is alive, and at each glob section's rescan time to rescan. Returns the signal. */
+static int wait_signal(const sigset_t *sigs, struct workers *w, struct source *src,
+                       struct state *st, int64_t start_ms)
 {
     int64_t every = notify_watchdog_interval_ms();
+    int64_t ping = every > 0 ? clock_mono_ms() + every : INT64_MAX;
     int sig;
 
     for (;;) {
-        if (every <= 0) {
+        int64_t now = clock_mono_ms(), due = fleet_next_rescan_ms(src->fleet);
+        if (due <= now) {
+            rescan(w, src, st);
+            continue;
+        }
+        int64_t until = due < ping ? due : ping;
+        if (until == INT64_MAX) {
             if (sigwait(sigs, &sig) == 0)
                 return sig;
             continue;
         }
-        struct timespec ts = {every / 1000, (every % 1000) * 1000000};
+        int64_t wait = until - now > 0 ? until - now : 0;
+        struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
         sig = sigtimedwait(sigs, NULL, &ts);
         if (sig > 0)
             return sig;
-        if (errno != EAGAIN)
+        if (errno != EAGAIN || clock_mono_ms() < ping)
             continue;
+        ping = clock_mono_ms() + every;
         struct snapshot *snap = state_snapshot(st, clock_wall_ms());
         if (snap != NULL &&
             notify_sampling_alive(w->cfg->ndbs, snap->agent.last_sample_pass_end_ms, start_ms,
@@ -347,10 +434,12 @@ static int wait_signal(const sigset_t *sigs, const struct workers *w, struct sta
     }
 }
 
-static int run_daemon(struct config *cfg, struct webconfig *wc, const char *config_path,
+static int run_daemon(struct config *base, struct webconfig *wc, const char *config_path,
                       const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
+    struct source src = {0};
+    struct config *cfg = NULL;
     struct workers w;
     struct http *http = NULL;
     sigset_t sigs;
@@ -365,7 +454,14 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+    if (st == NULL || (cfg = source_init(&src, base, st)) == NULL) {
+        webconfig_free(wc);
+        state_free(st);
+        return EXIT_FAILURE;
+    }
+    raise_fd_limit(cfg);
+    if (workers_init(&w, cfg, st) != 0) {
+        source_free(&src);
         webconfig_free(wc);
         state_free(st);
         return EXIT_FAILURE;
@@ -374,21 +470,22 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     if (http == NULL || workers_start(&w) != 0) {
         workers_stop(&w);
         workers_free(&w);
+        source_free(&src);
         http_stop(http);
         state_free(st);
         return EXIT_FAILURE;
     }
     log_config(w.cfg, "started");
-    if (w.cfg->ndbs == 0)
+    if (w.cfg->ndbs == 0 && w.cfg->nglobs == 0)
         log_warn("no [database:NAME] section: nothing to watch; add databases and reload", "config",
                  w.cfg->file, NULL);
     int64_t start_ms = clock_mono_ms();
     notify_ready(w.cfg->ndbs);
     for (;;) {
-        sig = wait_signal(&sigs, &w, st, start_ms);
+        sig = wait_signal(&sigs, &w, &src, st, start_ms);
         if (sig == SIGHUP) {
             notify_reloading();
-            reload(&w, st, config_path, http);
+            reload(&w, &src, st, config_path, http);
             notify_ready(w.cfg->ndbs);
             continue;
         }
@@ -399,6 +496,7 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     http_stop(http);
     workers_stop(&w);
     workers_free(&w);
+    source_free(&src);
     state_free(st);
     return EXIT_SUCCESS;
 }
@@ -431,7 +529,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.check_config) {
-        printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        printf("%s: ok, %zu database%s", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        if (cfg->nglobs > 0) /* matched at start, not here: --check-config reads no database */
+            printf(", %zu glob section%s", cfg->nglobs, cfg->nglobs == 1 ? "" : "s");
+        printf("\n");
         if (wc != NULL)
             printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP", wc->nusers,
                    wc->nusers == 1 ? "" : "s");
@@ -441,7 +542,8 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg->log_level);
     check_own_sqlite(cfg);
-    raise_fd_limit(cfg);
+    if (o.once)
+        raise_fd_limit(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};

@@ -14,6 +14,7 @@
 #include "metrics.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -897,6 +898,43 @@ static void put_proc_scan(struct buf *out, const struct snapshot *snap)
                      value_u64(a->procs.uninspectable));
 }
 
+/* One [databases:NAME] family: a series per glob section, labelled group. */
+static void put_glob_family(struct buf *out, const struct snapshot *snap, const char *name,
+                            const char *type, const char *help, size_t field)
+{
+    if (snap->nglobs == 0)
+        return;
+    put_family_header(out, name, type, help);
+    for (size_t i = 0; i < snap->nglobs; i++) {
+        uint64_t v = *(const uint64_t *)((const char *)&snap->globs[i] + field);
+        buf_printf(out, "%s{group=\"", name);
+        metrics_escape_label(out, snap->globs[i].group);
+        buf_printf(out, "\"} %" PRIu64 "\n", v);
+    }
+}
+
+static void put_globs(struct buf *out, const struct snapshot *snap)
+{
+    put_glob_family(out, snap, "sqlite_agent_glob_matched_files", "gauge",
+                    "Regular files the last rescan of a [databases:] section's glob matched "
+                    "(-wal, -shm and -journal files left out).",
+                    offsetof(struct glob_stats, matched));
+    put_glob_family(out, snap, "sqlite_agent_glob_watched_files", "gauge",
+                    "Glob matches watched as databases.", offsetof(struct glob_stats, watched));
+    put_glob_family(out, snap, "sqlite_agent_glob_skipped_files", "gauge",
+                    "Glob matches never seen with an SQLite header, not watched.",
+                    offsetof(struct glob_stats, skipped));
+    put_glob_family(out, snap, "sqlite_agent_glob_duplicate_files", "gauge",
+                    "Glob matches already watched through an earlier section.",
+                    offsetof(struct glob_stats, duplicate));
+    put_glob_family(out, snap, "sqlite_agent_glob_over_limit_files", "gauge",
+                    "Glob matches not watched because the agent watches max_databases already.",
+                    offsetof(struct glob_stats, over_limit));
+    put_glob_family(out, snap, "sqlite_agent_glob_errors_total", "counter",
+                    "Rescans whose glob failed (the last matches were kept).",
+                    offsetof(struct glob_stats, errors));
+}
+
 int metrics_render(const struct snapshot *snap, const struct build_info *bi, int64_t now_ms,
                    struct buf *out)
 {
@@ -916,6 +954,7 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     put_filesystem_info(out, snap, &l);
     put_corruption_risk(out, snap, &l);
     put_proc_scan(out, snap);
+    put_globs(out, snap);
     labels_free(&l);
     return out->failed ? -1 : 0;
 }

@@ -26,6 +26,8 @@ struct state {
     struct agent_stats agent;
     size_t ndbs;
     struct db_entry *dbs;
+    size_t nglobs;
+    struct glob_stats *globs;
 };
 
 static const char *const result_names[CHECK_RESULT_COUNT] = {
@@ -66,15 +68,28 @@ void state_free(struct state *s)
     if (s == NULL)
         return;
     free_entries(s->dbs, s->ndbs);
+    free(s->globs);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
-static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path)
+static bool entry_is(const struct db_entry *e, const char *name, const char *path)
 {
+    return strcmp(e->name, name) == 0 && strcmp(e->path, path) == 0;
+}
+
+/* The old entry of this name and path, looked for at *hint first: a rescan (fleet.c) keeps the
+ * order and adds or drops a few, so a fleet of 10,000 is matched in one walk, not 10,000. */
+static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path,
+                                         size_t *hint)
+{
+    if (*hint < s->ndbs && entry_is(&s->dbs[*hint], name, path))
+        return &s->dbs[(*hint)++];
     for (size_t i = 0; i < s->ndbs; i++)
-        if (strcmp(s->dbs[i].name, name) == 0 && strcmp(s->dbs[i].path, path) == 0)
+        if (entry_is(&s->dbs[i], name, path)) {
+            *hint = i + 1;
             return &s->dbs[i];
+        }
     return NULL;
 }
 
@@ -94,9 +109,10 @@ int state_configure(struct state *s, const struct config *cfg)
         dbs[i].kind = cfg->dbs[i].check;
     }
 
+    size_t hint = 0;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < cfg->ndbs; i++) {
-        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path);
+        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
         if (old != NULL) {
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
@@ -262,7 +278,9 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
     snap->ndbs = s->ndbs;
     snap->dbs = calloc(s->ndbs ? s->ndbs : 1, sizeof(*snap->dbs));
     snap->strings = malloc(strings_size(s) + 1);
-    if (snap->dbs == NULL || snap->strings == NULL) {
+    snap->nglobs = s->nglobs;
+    snap->globs = calloc(s->nglobs ? s->nglobs : 1, sizeof(*snap->globs));
+    if (snap->dbs == NULL || snap->strings == NULL || snap->globs == NULL) {
         pthread_mutex_unlock(&s->lock);
         snapshot_free(snap);
         return NULL;
@@ -278,6 +296,8 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].procs = e->procs;
         snap->dbs[i].risk = e->risk;
     }
+    if (s->nglobs > 0)
+        memcpy(snap->globs, s->globs, s->nglobs * sizeof(*s->globs));
     pthread_mutex_unlock(&s->lock);
     return snap;
 }
@@ -288,5 +308,22 @@ void snapshot_free(struct snapshot *snap)
         return;
     free(snap->dbs);
     free(snap->strings);
+    free(snap->globs);
     free(snap);
+}
+
+void state_put_globs(struct state *s, const struct glob_stats *g, size_t n)
+{
+    struct glob_stats *copy = calloc(n ? n : 1, sizeof(*copy));
+
+    if (copy == NULL)
+        return;
+    if (n > 0)
+        memcpy(copy, g, n * sizeof(*g));
+    pthread_mutex_lock(&s->lock);
+    struct glob_stats *old = s->globs;
+    s->globs = copy;
+    s->nglobs = n;
+    pthread_mutex_unlock(&s->lock);
+    free(old);
 }

@@ -115,9 +115,23 @@ struct agent_stats {
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
 };
 
+/* One [databases:NAME] section's last rescan (agent/fleet.c): files, by what became of them. */
+#define GLOB_GROUP_MAX 128 /* bytes: CONFIG_MAX_NAME in config.c */
+struct glob_stats {
+    char group[GLOB_GROUP_MAX + 1];
+    uint64_t matched;    /* regular files matched, -wal/-shm/-journal left out */
+    uint64_t skipped;    /* never seen with an SQLite header (or a label too long) */
+    uint64_t duplicate;  /* watched through another section */
+    uint64_t over_limit; /* left out by max_databases */
+    uint64_t watched;
+    uint64_t errors; /* glob(3) failures since start: a counter */
+};
+
 struct snapshot {
     int64_t taken_ms;
     struct agent_stats agent;
+    size_t nglobs;
+    struct glob_stats *globs;
     size_t ndbs;
     struct db_snapshot *dbs;
     char *strings; /* one block for every name and path */
@@ -144,6 +158,9 @@ void state_check_begin(struct state *s, size_t idx);
 /* Records a finished run. Returns the malformed flag from before this run, so the caller can
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
+
+/* The glob sections' counts of the last rescan, replacing the previous ones. */
+void state_put_globs(struct state *s, const struct glob_stats *g, size_t n);
 
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
