@@ -192,9 +192,7 @@ static int run_check(const struct db_config *db, struct fdguard *guard, const at
 
     dbopen_plan(db->path, &r.open);
     if (r.open.mode == DBOPEN_REFUSE) {
-        snprintf(out->detail, sizeof(out->detail),
-                 "the -wal has frames but the -shm is missing, and opening would create it "
-                 "owned by the agent's user");
+        snprintf(out->detail, sizeof(out->detail), "%s", r.open.why);
         out->result = CHECK_RESULT_ERROR;
         goto done;
     }
@@ -320,8 +318,10 @@ static int64_t watch_tick(void *arg)
     pthread_mutex_lock(&ck->watch_lock);
     for (int i = 0; i < ck->cfg->check_workers; i++) {
         struct run *r = ck->watched[i];
-        if (r != NULL && run_must_end(r))
+        if (r != NULL && run_must_end(r)) {
             sqlite3_interrupt(r->conn);
+            dbopen_unblock(&r->open); /* an open(2) a FIFO holds: dbopen.h */
+        }
         any = any || r != NULL;
     }
     pthread_mutex_unlock(&ck->watch_lock);

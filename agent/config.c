@@ -31,6 +31,7 @@
  * thread-safe: load the configuration from one thread at a time (main, at start and on reload).
  */
 #include "config.h"
+#include "safeopen.h"
 #include "sqlitever.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CONFIG_MAX_LINE 4608 /* bytes in a line without its line end: a PATH_MAX path + room */
 #define CONFIG_MAX_PATH 4095 /* PATH_MAX (4096, <linux/limits.h>) less its NUL */
@@ -52,6 +54,10 @@
 #define CONFIG_MAX_SECTIONS 100000
 #define CONFIG_MAX_ERRORS 100 /* written; the rest are counted */
 #define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
+
+/* Bytes in the file: CONFIG_MAX_SECTIONS sections of a dozen keys with comments fit in well
+ * under 4 MiB, and no more is ever read (a file that grows while being read, /dev/zero). */
+#define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
 
 #define SEC INT64_C(1000)
 #define MINUTE (60 * SEC)
@@ -1278,10 +1284,63 @@ out:
     return c;
 }
 
+/* The whole file, at most CONFIG_MAX_FILE_BYTES of it, into a new buffer (*size bytes; the
+ * caller frees it). Only a regular file is opened, and without blocking (safeopen.h): a FIFO or
+ * /dev/zero named as the config would hang --check-config and a SIGHUP reload, during which
+ * SIGTERM waits. NULL after saying why on errors. */
+static char *config_read_file(const char *path, size_t *size, FILE *errors)
+{
+    struct stat st;
+    int fd = -1, err = 0;
+    char *buf = NULL;
+    size_t got = 0;
+    enum safeopen_result r = safeopen_open(path, SAFEOPEN_FOLLOW, &fd, &st, &err);
+
+    if (r != SAFEOPEN_OK) {
+        if (errors && (r == SAFEOPEN_NOT_REGULAR || r == SAFEOPEN_CHANGED))
+            fprintf(errors, "%s: not a regular file\n", path);
+        else if (errors)
+            fprintf(errors, "%s: cannot open: %s\n", path, strerror(safeopen_errno(r, err)));
+        goto fail;
+    }
+    /* One byte more than the cap: a file that grew past it since fstat is caught too. */
+    buf = (size_t)st.st_size <= CONFIG_MAX_FILE_BYTES ? malloc(CONFIG_MAX_FILE_BYTES + 1) : NULL;
+    while (buf && got <= CONFIG_MAX_FILE_BYTES) {
+        ssize_t n = read(fd, buf + got, CONFIG_MAX_FILE_BYTES + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (errors)
+                fprintf(errors, "%s: read error: %s\n", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (!buf || got > CONFIG_MAX_FILE_BYTES) {
+        if (errors && (buf || (size_t)st.st_size > CONFIG_MAX_FILE_BYTES))
+            fprintf(errors, "%s: larger than %d bytes\n", path, CONFIG_MAX_FILE_BYTES);
+        else if (errors)
+            fprintf(errors, "%s: out of memory\n", path);
+        goto fail;
+    }
+    close(fd); /* the config file: never a monitored database, no SQLite lock on it */
+    *size = got;
+    return buf;
+fail:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return NULL;
+}
+
 struct config *config_load(const char *path, FILE *errors)
 {
     struct parse *p;
     struct config *c = NULL;
+    char *text = NULL;
+    size_t size = 0;
 
     if (!path)
         return NULL;
@@ -1292,16 +1351,22 @@ struct config *config_load(const char *path, FILE *errors)
         return NULL;
     }
     p->errors = errors;
-    p->in = fopen(path, "r");
+    text = config_read_file(path, &size, errors);
+    if (!text)
+        goto out;
+    /* The bytes as read, NULs and all, through the same reader as ever (glibc's fmemopen
+     * takes a size of 0 since 2.22: an empty file reads as EOF). */
+    p->in = fmemopen(text, size, "r");
     if (!p->in) {
         if (errors)
-            fprintf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+            fprintf(errors, "%s: out of memory\n", path);
         goto out;
     }
     c = config_parse(p, path);
 out:
     if (p->in)
         fclose(p->in);
+    free(text);
     free(p);
     return c;
 }

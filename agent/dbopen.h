@@ -15,17 +15,25 @@
  *   - a -wal with frames but no -shm can only be read by creating the -shm: allowed when the
  *     agent is root or the database's owner (SQLite gives the new -shm the database's owner and
  *     mode, as the application would), refused otherwise.
+ * The path is resolved as SQLite resolves it (safeopen_resolve), at every plan, and the -wal,
+ * -shm and -journal looked at next to what it names; a link the rule of safeopen.h does not
+ * follow, and anything at those paths that is not a regular file (a FIFO would block SQLite's
+ * open for ever), is refused before SQLite opens anything.
  * Rollback-journal readers create nothing, but hold a shared lock for the whole check, which a
  * committing writer must wait for: dbopen_writer_waiting lets the check step aside.
  */
 #ifndef SQLITE_AGENT_DBOPEN_H
 #define SQLITE_AGENT_DBOPEN_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "fdguard.h"
+#include "safeopen.h"
 
 enum dbopen_mode {
     DBOPEN_LOCKED,     /* read-only with SQLite's locks; creates nothing */
@@ -38,25 +46,60 @@ struct dbopen {
     enum dbopen_mode mode;
     bool wal;           /* the header says WAL */
     int probe_fd;       /* read-only descriptor on the database, or -1 */
+    int side_fd[2];     /* on the -wal and the -shm, when the plan had to read them, or -1 */
     struct stat before; /* of the database, when probe_fd was opened */
+    char path[SAFEOPEN_PATH_MAX + 1]; /* the database as SQLite resolves it: what is opened */
+    char why[200];                    /* DBOPEN_REFUSE: why, for the check's detail */
+    pthread_t thread;                 /* that made the plan, and opens: dbopen_unblock */
 };
 
-/* Looks at the database and its side files and decides. Opens probe_fd, which the caller
- * gives back with dbopen_done() once its connection is closed. */
+/* Looks at the database and its side files and decides. Opens probe_fd (and side_fd), which
+ * the caller gives back with dbopen_done() once its connection is closed. */
 void dbopen_plan(const char *path, struct dbopen *p);
 
-/* Opens per plan (never for DBOPEN_REFUSE). Returns an SQLite result code. */
+/* Opens p->path per plan (never for DBOPEN_REFUSE), refusing a link that appeared since the
+ * plan (SQLITE_OPEN_NOFOLLOW). path, as configured, is not used. Returns an SQLite result
+ * code. */
 int dbopen_open(const char *path, const struct dbopen *p, sqlite3 **conn);
 
-/* After an immutable read: the file is the same and unchanged, and no WAL content appeared. */
+/*
+ * Whether SQLite 3.40.1 would retry a read for 10 s and then fail (SQLITE_PROTOCOL) on a WAL
+ * database whose -shm no process holds (readonly_shm, so the wal-index is rebuilt in heap
+ * memory), given the first len bytes of the -wal and its size. Recovery (wal.c,
+ * walIndexRecover) leaves the header's salt zero when the -wal is just a header (32 bytes)
+ * or its magic number or page size is invalid; walBeginShmUnreliable then finds the salt in
+ * the file differs and returns WAL_RETRY, every time: walTryBeginRead sleeps (cnt-9)^2 * 39 us
+ * per retry up to cnt 100, 9.96 s in all, whatever check_timeout says. Pure.
+ */
+bool dbopen_wal_retries_forever(const unsigned char *buf, size_t len, uint64_t wal_size);
+
+/* After an immutable read: the file is the same and unchanged, and no WAL content appeared.
+ * path, as configured, is not used: p->path is. */
 bool dbopen_unchanged(const char *path, const struct dbopen *p);
 
 /* Rollback mode: another process holds PENDING, i.e. waits for readers to leave to commit. */
 bool dbopen_writer_waiting(const struct dbopen *p);
 
 /* A locked open of a WAL database failed because its -wal is gone: the application closed it
- * in the meantime. A transient state, not an error of the agent's access. */
+ * in the meantime. A transient state, not an error of the agent's access. (p->path is
+ * looked at; path is not used.) */
 bool dbopen_wal_vanished(const char *path, const struct dbopen *p);
+
+/*
+ * For a run that must end (its deadline, a stop), from another thread: a FIFO swapped in at
+ * the database or a side file after the plan looked holds SQLite's open(2), which has no
+ * O_NONBLOCK, until some writer opens it, and a FIFO renamed away meanwhile has no name left
+ * to open it by. So this opens each FIFO still at those paths for writing and closes it again
+ * (opening nothing else), and sends the thread that made the plan DBOPEN_WAKE_SIGNAL, whose
+ * handler does nothing and is installed without SA_RESTART: a blocked open then fails with
+ * EINTR, and SQLite's robust_open (os_unix.c) opens the path again, meeting what is there now.
+ * Called again at the next watchdog round while the run has not ended.
+ */
+void dbopen_unblock(const struct dbopen *p);
+void dbopen_release_fifos(const struct dbopen *p); /* the first half, for tests */
+
+/* Default action: ignored; not used by anything else in the agent. */
+#define DBOPEN_WAKE_SIGNAL SIGURG
 
 void dbopen_done(struct dbopen *p, struct fdguard *g);
 

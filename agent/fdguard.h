@@ -45,7 +45,12 @@ void fdguard_release(struct fdguard *g, int fd);
 /* One guard per file, not per section: two sections may watch one file (say, quick_check
  * hourly and integrity_check daily), and their sampler and checker must then meet at the same
  * guard. Returns cfg->ndbs pointers, where sections whose paths resolve (realpath, else the
- * path as written) to the same file share one guard; NULL when out of memory. */
+ * path as written) to the same file share one guard; NULL when out of memory.
+ * Keyed once, at load: the sampler and checker resolve links at every sample and check
+ * (safeopen.h), but a link retargeted at run time onto another section's file shares that
+ * section's guard only from the next reload. Re-keying at run time would move a guard while
+ * descriptors are pending on it; the hazard left needs two sections on one file, a retarget,
+ * and then a second retarget or replacement during the other's check. */
 struct fdguard **fdguard_set_new(const struct config *cfg);
 void fdguard_set_free(struct fdguard **set, size_t n);
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "procscan.h"
 #include "risk.h"
+#include "safeopen.h"
 #include "ticker.h"
 
 /* How many times to re-read a wal-index whose two header copies differ or whose checksum fails
@@ -30,15 +31,17 @@ enum { FILE_DB = 0, FILE_WAL, FILE_SHM, FILE_COUNT };
 static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
 
 struct watched {
-    char *path;
     int fd; /* -1 when not open */
     dev_t dev;
     ino_t ino;
+    enum safeopen_result last; /* of the last look, to log a refusal once */
 };
 
 struct db_files {
+    const struct db_config *db;
     struct watched file[FILE_COUNT];
-    int64_t next_due_ms; /* monotonic */
+    enum safeopen_result last_resolve; /* likewise, for the database's path */
+    int64_t next_due_ms;               /* monotonic */
     int64_t interval_ms;
 };
 
@@ -93,55 +96,81 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
         for (int k = 0; k < FILE_COUNT; k++)
             sp->dbs[i].file[k].fd = -1;
     for (size_t i = 0; i < cfg->ndbs; i++) {
-        struct db_files *f = &sp->dbs[i];
-        f->interval_ms = cfg->dbs[i].sample_interval_ms;
-        for (int k = 0; k < FILE_COUNT; k++) {
-            if (asprintf(&f->file[k].path, "%s%s", cfg->dbs[i].path, file_suffix[k]) < 0) {
-                f->file[k].path = NULL;
-                sampler_free(sp);
-                return NULL;
-            }
-        }
+        sp->dbs[i].db = &cfg->dbs[i];
+        sp->dbs[i].interval_ms = cfg->dbs[i].sample_interval_ms;
     }
     return sp;
 }
 
+static void watch_close(struct fdguard *g, struct watched *w)
+{
+    if (w->fd >= 0)
+        fdguard_release(g, w->fd);
+    w->fd = -1;
+}
+
+/* A refusal by the rules of safeopen.h is logged once, when it starts: the metrics then show
+ * the file as absent (a side file) or the database as unreadable. */
+static void note_refusal(enum safeopen_result *last, enum safeopen_result r,
+                         const struct db_config *db, const char *path, const char *why)
+{
+    bool refused = r == SAFEOPEN_NOT_REGULAR || r == SAFEOPEN_SYMLINK ||
+                   r == SAFEOPEN_LINK_REFUSED || r == SAFEOPEN_TOO_LONG;
+
+    if (refused && r != *last && why[0] != '\0')
+        log_warn("file not read", "db", db->name, "path", path, "reason", safeopen_result_str(r),
+                 "detail", why, NULL);
+    else if (refused && r != *last)
+        log_warn("file not read", "db", db->name, "path", path, "reason", safeopen_result_str(r),
+                 NULL);
+    *last = r;
+}
+
 /*
- * Makes w->fd a descriptor on the file now at w->path, reusing the open one when it is the same
- * inode. Returns 0 with *st filled in (from fstat of the descriptor, so size and content come
- * from the same inode), or an errno value; ENOENT means the file does not exist.
+ * Makes w->fd a descriptor on the regular file now at path (never following a link there, see
+ * safeopen.h), reusing the open one when it is the same inode. Returns SAFEOPEN_OK with *st
+ * filled in (from fstat of the descriptor, so size and content come from the same inode), or
+ * why not (*err for SAFEOPEN_ERRNO); the descriptor is then closed, through the guard.
  */
-static int watch_open(struct fdguard *g, struct watched *w, struct stat *st)
+static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, const char *path,
+                                       struct stat *st, int *err)
 {
     struct stat now;
+    enum safeopen_result r = safeopen_lstat(path, &now, err);
 
-    if (stat(w->path, &now) != 0) {
-        int err = errno;
-        if (w->fd >= 0) {
-            fdguard_release(g, w->fd);
-            w->fd = -1;
-        }
-        return err;
+    if (r != SAFEOPEN_OK) {
+        watch_close(g, w);
+        return r;
     }
-    if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino)) {
-        fdguard_release(g, w->fd);
-        w->fd = -1;
-    }
+    if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino))
+        watch_close(g, w);
     if (w->fd < 0) {
         /* O_RDONLY and never O_CREAT: the agent can neither write nor create the file. */
-        w->fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (w->fd < 0)
-            return errno;
+        r = safeopen_open(path, 0, &w->fd, st, err);
+    } else if (fstat(w->fd, st) != 0) {
+        *err = errno;
+        r = SAFEOPEN_ERRNO;
     }
-    if (fstat(w->fd, st) != 0) {
-        int err = errno;
-        fdguard_release(g, w->fd);
-        w->fd = -1;
-        return err;
+    if (r != SAFEOPEN_OK) {
+        watch_close(g, w);
+        return r;
     }
     w->dev = st->st_dev;
     w->ino = st->st_ino;
-    return 0;
+    return SAFEOPEN_OK;
+}
+
+/* The side file path + suffix (path is at most SAFEOPEN_PATH_MAX bytes). */
+static enum safeopen_result watch_side(struct db_files *f, struct fdguard *g, const char *path,
+                                       int k, struct stat *st)
+{
+    char side[SAFEOPEN_PATH_MAX + 16];
+    int err = 0;
+
+    snprintf(side, sizeof(side), "%s%s", path, file_suffix[k]);
+    enum safeopen_result r = watch_open(g, &f->file[k], side, st, &err);
+    note_refusal(&f->file[k].last, r, f->db, side, "");
+    return r;
 }
 
 /* pread of exactly len bytes at offset 0, or fewer at end of file. Returns bytes read or -1. */
@@ -162,20 +191,23 @@ static ssize_t read_head(int fd, unsigned char *buf, size_t len)
     return (ssize_t)got;
 }
 
-static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample *out)
+static void sample_db_file(struct db_files *f, struct fdguard *g, const char *path,
+                           struct sample *out)
 {
     unsigned char buf[FF_DB_HEADER_SIZE];
     struct stat st;
-    int err = watch_open(g, &f->file[FILE_DB], &st);
+    int err = 0;
+    enum safeopen_result r = watch_open(g, &f->file[FILE_DB], path, &st, &err);
 
-    if (err == ENOENT || err == ENOTDIR) {
+    note_refusal(&f->file[FILE_DB].last, r, f->db, path, "");
+    if (r == SAFEOPEN_MISSING) {
         out->status = SAMPLE_MISSING;
-        out->err = err;
+        out->err = ENOENT;
         return;
     }
-    if (err != 0) {
+    if (r != SAFEOPEN_OK) {
         out->status = SAMPLE_UNREADABLE;
-        out->err = err;
+        out->err = safeopen_errno(r, err);
         return;
     }
     out->file_size = (uint64_t)st.st_size;
@@ -194,12 +226,12 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct sample 
     out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
 }
 
-static void sample_wal(struct db_files *f, struct fdguard *g, struct sample *out)
+static void sample_wal(struct db_files *f, struct fdguard *g, const char *path, struct sample *out)
 {
     unsigned char buf[FF_WAL_HEADER_SIZE];
     struct stat st;
 
-    if (watch_open(g, &f->file[FILE_WAL], &st) != 0)
+    if (watch_side(f, g, path, FILE_WAL, &st) != SAFEOPEN_OK)
         return;
     out->wal_present = true;
     out->wal_size = (uint64_t)st.st_size;
@@ -207,13 +239,14 @@ static void sample_wal(struct db_files *f, struct fdguard *g, struct sample *out
     out->wal_result = n < 0 ? FF_TRUNCATED : fileformat_parse_wal_header(buf, (size_t)n, &out->wal);
 }
 
-static void sample_walindex(struct db_files *f, struct fdguard *g, struct sample *out)
+static void sample_walindex(struct db_files *f, struct fdguard *g, const char *path,
+                            struct sample *out)
 {
     unsigned char buf[FF_WALINDEX_READ_SIZE];
     struct stat st;
     enum ff_result r = FF_TRUNCATED;
 
-    if (watch_open(g, &f->file[FILE_SHM], &st) != 0)
+    if (watch_side(f, g, path, FILE_SHM, &st) != SAFEOPEN_OK)
         return;
     out->shm_present = true;
     for (int i = 0; i < WALINDEX_TRIES; i++) {
@@ -239,6 +272,26 @@ static void put_risk(struct sampler *sp, size_t i)
     state_put_risk(sp->state, i, &sp->procs[i], &r);
 }
 
+/* The database's path is resolved as SQLite resolves it, at every sample (a link can change),
+ * and the -wal and -shm sampled next to what it names, where SQLite reads them. */
+static void sample_files(struct db_files *f, struct fdguard *g, struct sample *out)
+{
+    struct safeopen_path rp;
+    enum safeopen_result r = safeopen_resolve(f->db->path, &rp);
+
+    note_refusal(&f->last_resolve, r, f->db, f->db->path, rp.why);
+    if (r != SAFEOPEN_OK) {
+        for (int k = 0; k < FILE_COUNT; k++)
+            watch_close(g, &f->file[k]);
+        out->status = r == SAFEOPEN_MISSING ? SAMPLE_MISSING : SAMPLE_UNREADABLE;
+        out->err = safeopen_errno(r, rp.err);
+        return;
+    }
+    sample_db_file(f, g, rp.path, out);
+    sample_wal(f, g, rp.path, out);
+    sample_walindex(f, g, rp.path, out);
+}
+
 static void sample_one(struct sampler *sp, size_t i)
 {
     struct db_files *f = &sp->dbs[i];
@@ -246,9 +299,7 @@ static void sample_one(struct sampler *sp, size_t i)
     struct sample s;
 
     memset(&s, 0, sizeof(s));
-    sample_db_file(f, g, &s);
-    sample_wal(f, g, &s);
-    sample_walindex(f, g, &s);
+    sample_files(f, g, &s);
     s.taken_ms = clock_wall_ms();
     state_put_sample(sp->state, i, &s);
     sp->last[i] = s;
@@ -353,7 +404,6 @@ void sampler_free(struct sampler *sp)
             /* At shutdown no checker runs, so the guard closes at once. */
             if (f->file[k].fd >= 0)
                 fdguard_release(sp->guards[i], f->file[k].fd);
-            free(f->file[k].path);
         }
     }
     free(sp->dbs);

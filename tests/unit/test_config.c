@@ -535,22 +535,30 @@ Test(config, load_file)
         const char *bytes;
         size_t len;        /* of bytes; NUL bytes allowed */
         bool dir;          /* load the directory itself */
+        const char *other; /* load this path instead ("fifo": a FIFO made in the directory) */
+        off_t size;        /* when not 0: the file is truncated (extended) to this size */
         const char *dump;  /* when it loads */
         const char *error; /* otherwise: printf format, %s being the path */
     } cases[] = {
         {"BOM and CRLF", "a.ini",
          BYTES("\xEF\xBB\xBF[agent]\r\ncheck_workers = 3\r\n[database:a]\r\npath = /a b\r\n"),
-         false,
+         false, NULL, 0,
          "listen=127.0.0.1:10150 host=127.0.0.1 port=10150 sample=15000 check_every=300000 "
          "timeout=60000 workers=3 log=info\n"
          "db a path=/a b " DB_DEFAULTS,
          NULL},
-        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL,
+        {"NUL byte in a line", "b.ini", BYTES("[database:a]\npath = /a\0b\n"), false, NULL, 0, NULL,
          "%s:2: line contains a NUL byte\n"
          "%s:1: [database:a]: missing required key \"path\"\n"},
-        {"missing file", NULL, NULL, 0, false, NULL,
+        {"missing file", NULL, NULL, 0, false, NULL, 0, NULL,
          "%s: cannot open: No such file or directory\n"},
-        {"a directory", NULL, NULL, 0, true, NULL, "%s: read error: Is a directory\n"},
+        /* Anything but a regular file is refused before it is read: a FIFO or /dev/zero would
+         * block or never end (and a reload with them, SIGTERM with it). */
+        {"a directory", NULL, NULL, 0, true, NULL, 0, NULL, "%s: not a regular file\n"},
+        {"a FIFO", NULL, NULL, 0, false, "fifo", 0, NULL, "%s: not a regular file\n"},
+        {"/dev/zero", NULL, NULL, 0, false, "/dev/zero", 0, NULL, "%s: not a regular file\n"},
+        {"over the size cap", "big.ini", BYTES("[agent]\n"), false, NULL, 4 * 1024 * 1024 + 1, NULL,
+         "%s: larger than 4194304 bytes\n"},
     };
     char dir[] = "/tmp/test_config.XXXXXX";
 
@@ -564,11 +572,19 @@ Test(config, load_file)
         snprintf(path, sizeof(path), "%s/%s", dir, cases[i].file ? cases[i].file : "none.ini");
         if (cases[i].dir)
             snprintf(path, sizeof(path), "%s", dir);
+        if (cases[i].other && strcmp(cases[i].other, "fifo") == 0) {
+            snprintf(path, sizeof(path), "%s/fifo", dir);
+            cr_assert_eq(mkfifo(path, 0600), 0);
+        } else if (cases[i].other) {
+            snprintf(path, sizeof(path), "%s", cases[i].other);
+        }
         if (cases[i].file) {
             FILE *f = fopen(path, "wb");
             cr_assert_not_null(f);
             cr_assert_eq(fwrite(cases[i].bytes, 1, cases[i].len, f), cases[i].len);
             fclose(f);
+            if (cases[i].size)
+                cr_assert_eq(truncate(path, cases[i].size), 0);
         }
         c = config_load(path, ef);
         fclose(ef);

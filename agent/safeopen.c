@@ -1,0 +1,252 @@
+/* safeopen.c: see safeopen.h for the why. */
+#include "safeopen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *safeopen_result_str(enum safeopen_result r)
+{
+    static const char *const names[] = {
+        [SAFEOPEN_OK] = "ok",
+        [SAFEOPEN_MISSING] = "missing",
+        [SAFEOPEN_NOT_REGULAR] = "not a regular file",
+        [SAFEOPEN_SYMLINK] = "a symbolic link (side files are never followed)",
+        [SAFEOPEN_LINK_REFUSED] = "a symbolic link its owner may not point there",
+        [SAFEOPEN_TOO_LONG] = "path too long for SQLite",
+        [SAFEOPEN_CHANGED] = "replaced while being opened",
+        [SAFEOPEN_ERRNO] = "system error",
+    };
+
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
+}
+
+int safeopen_errno(enum safeopen_result r, int err)
+{
+    switch (r) {
+    case SAFEOPEN_OK:
+        return 0;
+    case SAFEOPEN_MISSING:
+        return ENOENT;
+    case SAFEOPEN_NOT_REGULAR:
+        return EINVAL;
+    case SAFEOPEN_SYMLINK:
+        return ELOOP; /* what open(2) with O_NOFOLLOW says */
+    case SAFEOPEN_LINK_REFUSED:
+        return EACCES; /* what the kernel's protected_symlinks says */
+    case SAFEOPEN_TOO_LONG:
+        return ENAMETOOLONG;
+    case SAFEOPEN_CHANGED:
+        return ESTALE;
+    default:
+        return err;
+    }
+}
+
+/* Root's links are the system's; the agent's own are its operator's; and a link to a file of
+ * the link's owner names nothing its owner could not read anyway. (The kernel's rule, in
+ * fs/namei.c may_follow_link, also trusts a link whose owner owns its directory: not here, as
+ * the attack is precisely a user who owns a monitored directory.) */
+bool safeopen_link_allowed(uid_t link_uid, uid_t target_uid, uid_t euid)
+{
+    return link_uid == 0 || link_uid == euid || link_uid == target_uid;
+}
+
+/* ---- resolution, as os_unix.c does it ---------------------------------------------------- */
+
+struct resolver {
+    struct safeopen_path *out;
+    size_t used; /* bytes of out->path in use (nUsed) */
+};
+
+/* The link at r->out->path (lstat'ed as *lst): whether the rule lets it be followed. A target
+ * that cannot be stat'ed (dangling, or no access) names nothing to read: the resolution goes
+ * on and the open fails. */
+static bool link_ok(struct resolver *r, const struct stat *lst)
+{
+    struct stat tst;
+
+    if (stat(r->out->path, &tst) != 0 || safeopen_link_allowed(lst->st_uid, tst.st_uid, geteuid()))
+        return true;
+    snprintf(r->out->why, sizeof(r->out->why),
+             "symbolic link %s is owned by uid %u, its target by uid %u: not followed",
+             r->out->path, (unsigned)lst->st_uid, (unsigned)tst.st_uid);
+    return false;
+}
+
+/* appendOnePathElement: name[0..n) onto the path; if the prefix is now a link, its target is
+ * written to target (a NUL-terminated string) and *is_link set. */
+static enum safeopen_result append_one(struct resolver *r, const char *name, size_t n, char *target,
+                                       bool *is_link)
+{
+    char *o = r->out->path;
+    struct stat lst;
+
+    *is_link = false;
+    if (name[0] == '.' && n == 1)
+        return SAFEOPEN_OK;
+    if (name[0] == '.' && name[1] == '.' && n == 2) {
+        if (r->used <= 1)
+            return SAFEOPEN_TOO_LONG; /* ".." above "/": SQLITE_ERROR there too */
+        while (o[--r->used] != '/') {
+        }
+        o[r->used] = '\0';
+        return SAFEOPEN_OK;
+    }
+    if (r->used + n + 2 >= sizeof(r->out->path))
+        return SAFEOPEN_TOO_LONG;
+    o[r->used++] = '/';
+    memcpy(o + r->used, name, n);
+    r->used += n;
+    o[r->used] = '\0';
+    if (lstat(o, &lst) != 0) {
+        if (errno == ENOENT)
+            return SAFEOPEN_OK; /* kept as written: the open will say it is missing */
+        r->out->err = errno;
+        return errno == ENOTDIR ? SAFEOPEN_MISSING : SAFEOPEN_ERRNO;
+    }
+    if (!S_ISLNK(lst.st_mode))
+        return SAFEOPEN_OK;
+    if (r->out->links++ > SAFEOPEN_LINKS_MAX)
+        return SAFEOPEN_TOO_LONG;
+    ssize_t got = readlink(o, target, SAFEOPEN_TARGET_MAX);
+    if (got <= 0 || got >= SAFEOPEN_TARGET_MAX) {
+        r->out->err = got < 0 ? errno : ENAMETOOLONG;
+        return got < 0 ? SAFEOPEN_ERRNO : SAFEOPEN_TOO_LONG;
+    }
+    target[got] = '\0';
+    if (!link_ok(r, &lst))
+        return SAFEOPEN_LINK_REFUSED;
+    /* An absolute target starts again from "/"; a relative one replaces the link's name. */
+    r->used = target[0] == '/' ? 0 : r->used - n - 1;
+    o[r->used] = '\0';
+    *is_link = true;
+    return SAFEOPEN_OK;
+}
+
+/* Replaces pending with target + "/" + rest (rest points into pending). */
+static enum safeopen_result splice_target(char *pending, const char *target, const char *rest)
+{
+    char tmp[SAFEOPEN_PENDING_MAX + 1];
+    int n = snprintf(tmp, sizeof(tmp), "%s/%s", target, rest);
+
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return SAFEOPEN_TOO_LONG;
+    memcpy(pending, tmp, (size_t)n + 1);
+    return SAFEOPEN_OK;
+}
+
+/* appendAllPathElements, without recursion: what is left to resolve is kept in pending, a
+ * link's target put in front of the rest, which is the order SQLite's recursion takes. */
+static enum safeopen_result append_all(struct resolver *r, char *pending)
+{
+    char target[SAFEOPEN_TARGET_MAX + 1];
+    const char *p = pending;
+    enum safeopen_result res = SAFEOPEN_OK;
+
+    while (res == SAFEOPEN_OK && *p) {
+        while (*p == '/')
+            p++;
+        const char *end = strchrnul(p, '/');
+        if (end == p)
+            break;
+        bool is_link = false;
+        res = append_one(r, p, (size_t)(end - p), target, &is_link);
+        if (res == SAFEOPEN_OK && is_link) {
+            res = splice_target(pending, target, end);
+            p = pending;
+        } else {
+            p = end;
+        }
+    }
+    return res;
+}
+
+enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *out)
+{
+    char pending[SAFEOPEN_PENDING_MAX + 1];
+    struct resolver r = {.out = out};
+    enum safeopen_result res = SAFEOPEN_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (path[0] != '/') {
+        char cwd[SAFEOPEN_TARGET_MAX + 2];
+        if (getcwd(cwd, sizeof(cwd) - 2) == NULL) {
+            out->err = errno;
+            return SAFEOPEN_ERRNO;
+        }
+        if ((size_t)snprintf(pending, sizeof(pending), "%s/%s", cwd, path) >= sizeof(pending))
+            return SAFEOPEN_TOO_LONG;
+    } else if ((size_t)snprintf(pending, sizeof(pending), "%s", path) >= sizeof(pending)) {
+        return SAFEOPEN_TOO_LONG;
+    }
+    res = append_all(&r, pending);
+    out->path[r.used] = '\0';
+    if (res == SAFEOPEN_OK && r.used < 2)
+        res = SAFEOPEN_TOO_LONG; /* "/" itself: SQLITE_CANTOPEN */
+    return res;
+}
+
+/* ---- opening ----------------------------------------------------------------------------- */
+
+static enum safeopen_result type_of(const struct stat *st)
+{
+    return S_ISREG(st->st_mode)   ? SAFEOPEN_OK
+           : S_ISLNK(st->st_mode) ? SAFEOPEN_SYMLINK
+                                  : SAFEOPEN_NOT_REGULAR;
+}
+
+static enum safeopen_result stat_result(int rc, const struct stat *st, int *err)
+{
+    if (rc == 0)
+        return type_of(st);
+    *err = errno;
+    return errno == ENOENT || errno == ENOTDIR ? SAFEOPEN_MISSING : SAFEOPEN_ERRNO;
+}
+
+enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err)
+{
+    int rc = lstat(path, st);
+
+    return stat_result(rc, st, err);
+}
+
+bool safeopen_may_block(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
+enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
+                                   int *err)
+{
+    const bool follow = (flags & SAFEOPEN_FOLLOW) != 0;
+    struct stat before;
+    enum safeopen_result res;
+
+    *fd = -1;
+    *err = 0;
+    res = stat_result(follow ? stat(path, &before) : lstat(path, &before), &before, err);
+    if (res != SAFEOPEN_OK)
+        return res;
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    if (*fd < 0) {
+        *err = errno;
+        /* ELOOP with O_NOFOLLOW: a link appeared since the lstat. */
+        return errno == ENOENT || errno == ENOTDIR ? SAFEOPEN_MISSING
+               : errno == ELOOP && !follow         ? SAFEOPEN_CHANGED
+                                                   : SAFEOPEN_ERRNO;
+    }
+    if (fstat(*fd, st) != 0) {
+        *err = errno;
+        return SAFEOPEN_ERRNO;
+    }
+    if (!S_ISREG(st->st_mode))
+        return SAFEOPEN_NOT_REGULAR;
+    if (st->st_dev != before.st_dev || st->st_ino != before.st_ino)
+        return SAFEOPEN_CHANGED;
+    return SAFEOPEN_OK;
+}
