@@ -2,7 +2,6 @@
 #include "fleet.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "safeopen.h"
 
 /* fileformat2, 1.3: "Every valid SQLite database file begins with the following 16 bytes (in
  * hex): 53 51 4c 69 74 65 20 66 6f 72 6d 61 74 20 33 00" ("SQLite format 3\0"). */
@@ -323,29 +323,37 @@ static void park(struct fleet *f, int fd)
              NULL);
 }
 
-/* Whether the regular file at path, (dev, ino) per stat, starts with the SQLite magic. Opens it
- * read-only (never creating it), reads 16 bytes and closes it; the caller has made sure no
- * watched database is this file. */
+/* Whether the regular file at path, (dev, ino) per stat, starts with the SQLite magic. Resolves
+ * and opens it as every monitored file is (safeopen.h: the link rule, regular files only,
+ * non-blocking, never created), reads 16 bytes and closes it; the caller has made sure no
+ * watched database is this file. A file safeopen refuses is not SQLite to the fleet. */
 static bool probe_file(struct fleet *f, const char *path, const struct stat *st)
 {
     unsigned char buf[sizeof(sqlite_magic)];
+    struct safeopen_path *rp = malloc(sizeof(*rp));
     struct stat now;
     bool sqlite = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = -1, err = 0;
 
+    if (rp == NULL || safeopen_resolve(path, rp) != SAFEOPEN_OK)
+        goto out;
+    enum safeopen_result r = safeopen_open(rp->path, 0, &fd, &now, &err);
     if (fd < 0)
-        return false;
-    if (fstat(fd, &now) != 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
-        /* Renamed over between stat and open: this pass does not judge it. */
-        if (fstat(fd, &now) == 0 && is_watched(f, now.st_dev, now.st_ino))
+        goto out;
+    if (r != SAFEOPEN_OK || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+        /* Swapped between stat and open: this pass does not judge it. */
+        if (is_watched(f, now.st_dev, now.st_ino)) {
             park(f, fd);
-        else
-            close(fd);
-        return false;
+            fd = -1;
+        }
+        goto out;
     }
     ssize_t n = pread(fd, buf, sizeof(buf), 0);
     sqlite = n > 0 && fleet_sqlite_magic(buf, (size_t)n);
-    close(fd);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(rp);
     return sqlite;
 }
 
