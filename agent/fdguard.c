@@ -58,6 +58,18 @@ void fdguard_release(struct fdguard *g, int fd)
     pthread_mutex_unlock(&g->lock);
 }
 
+bool fdguard_close_if_idle(struct fdguard *g, int fd)
+{
+    bool idle;
+
+    pthread_mutex_lock(&g->lock);
+    idle = g->connections == 0;
+    if (idle)
+        close(fd);
+    pthread_mutex_unlock(&g->lock);
+    return idle;
+}
+
 /* The file a path names, as well as can be told now: a file that does not exist yet keeps its
  * path as written. */
 static char *file_key(const char *path)

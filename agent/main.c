@@ -107,9 +107,14 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Each database keeps up to three descriptors open (database, -wal, -shm), and each running
- * check a few more; the soft limit is often 1024, so raise it to the hard limit, and say so
- * when even that is short: running out looks like databases going down. */
+/* Descriptors grow with the work running, not with the databases watched (sampler.c opens,
+ * reads and closes a database's files per sample): a check holds its SQLite connection's (the
+ * database, -wal, -shm, a journal) plus the sampler's three of that database and a lock probe;
+ * the sampler three more; HTTP one per connection (http.c allows 64) and a listener; then the
+ * /proc scan's directory, the log, libraries. Raise the soft limit to the hard one anyway (as
+ * the Go runtime does for every Go exporter), and say so when even that is short. */
+#define FDS_PER_CHECK 8
+#define FDS_FIXED 128
 static void raise_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
@@ -121,12 +126,12 @@ static void raise_fd_limit(const struct config *cfg)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    rlim_t need = 3 * (rlim_t)cfg->ndbs + 8 * (rlim_t)cfg->check_workers + 128;
+    rlim_t need = FDS_PER_CHECK * (rlim_t)cfg->check_workers + FDS_FIXED;
     if (rl.rlim_cur < need) {
         char have[24], want[24];
         snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
         snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
-        log_warn("the open-files limit is too low for this many databases; raise it "
+        log_warn("the open-files limit is too low for this many check workers; raise it "
                  "(LimitNOFILE= in systemd, ulimit -n)",
                  "limit", have, "needed", want, NULL);
     }

@@ -1,9 +1,12 @@
 /*
  * sampler.c: stat + pread of headers on a thread of its own.
  *
- * A sample of one database reads at most 100 + 32 + 136 bytes with pread on descriptors kept
- * open between samples, so a pass over a thousand databases costs a few thousand syscalls and
- * no SQLite work at all.
+ * A sample of one database opens its files, reads at most 100 + 32 + 136 bytes with pread and
+ * closes them again, so a pass over a thousand databases costs a few thousand syscalls and no
+ * SQLite work at all, and the agent holds descriptors only for the samples and checks running
+ * now, not for every database it watches (issue 10: 10,000 databases under a soft limit of
+ * 1,024). While a check has an SQLite connection open on a database, its descriptors stay open
+ * between samples instead: closing one would drop the connection's locks (fdguard.h).
  */
 #include "sampler.h"
 
@@ -32,6 +35,7 @@ static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
 
 struct watched {
     int fd; /* -1 when not open */
+    bool present; /* the last sample opened it: dev and ino are the file's (the /proc scan) */
     dev_t dev;
     ino_t ino;
     enum safeopen_result last; /* of the last look, to log a refusal once */
@@ -140,6 +144,7 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
 
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
+        w->present = false;
         return r;
     }
     if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino))
@@ -153,8 +158,10 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
     }
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
+        w->present = false;
         return r;
     }
+    w->present = true;
     w->dev = st->st_dev;
     w->ino = st->st_ino;
     return SAFEOPEN_OK;
@@ -281,8 +288,10 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct sample *o
 
     note_refusal(&f->last_resolve, r, f->db, f->db->path, rp.why);
     if (r != SAFEOPEN_OK) {
-        for (int k = 0; k < FILE_COUNT; k++)
+        for (int k = 0; k < FILE_COUNT; k++) {
             watch_close(g, &f->file[k]);
+            f->file[k].present = false;
+        }
         out->status = r == SAFEOPEN_MISSING ? SAMPLE_MISSING : SAMPLE_UNREADABLE;
         out->err = safeopen_errno(r, rp.err);
         return;
@@ -290,6 +299,10 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct sample *o
     sample_db_file(f, g, rp.path, out);
     sample_wal(f, g, rp.path, out);
     sample_walindex(f, g, rp.path, out);
+    /* Done with them until the next sample, unless a check's connection is open (above). */
+    for (int k = 0; k < FILE_COUNT; k++)
+        if (f->file[k].fd >= 0 && fdguard_close_if_idle(g, f->file[k].fd))
+            f->file[k].fd = -1;
 }
 
 static void sample_one(struct sampler *sp, size_t i)
@@ -306,15 +319,16 @@ static void sample_one(struct sampler *sp, size_t i)
     put_risk(sp, i);
 }
 
-/* Where the scan looks: the inodes the sampler has open now (0: absent, skipped). */
+/* Where the scan looks: the inodes the last sample opened (0: absent, skipped), whether or not
+ * the descriptor is still open. */
 static void set_targets(struct sampler *sp)
 {
     for (size_t i = 0; i < sp->cfg->ndbs; i++) {
         for (int k = 0; k < 2; k++) {
             const struct watched *w = &sp->dbs[i].file[k == 0 ? FILE_DB : FILE_WAL];
             struct procscan_target *t = &sp->targets[2 * i + (size_t)k];
-            t->dev = w->fd >= 0 ? w->dev : 0;
-            t->ino = w->fd >= 0 ? w->ino : 0;
+            t->dev = w->present ? w->dev : 0;
+            t->ino = w->present ? w->ino : 0;
         }
     }
 }
