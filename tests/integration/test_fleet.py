@@ -6,6 +6,8 @@ matched twice, max_databases."""
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -155,6 +157,83 @@ class FleetTest(unittest.TestCase):
             # The first database kept its history through the swap.
             self.assertGreaterEqual(H.value(s, "sqlite_check_runs_total", db="t/a/app.db",
                                             check="quick", result="ok"), 1)
+            a.stop()
+
+
+def make_many(root, n, dirs):
+    """n databases in dirs directories, made by one sqlite3 process (as bench/make-dbs.sh):
+    even ones in WAL mode with a live -wal and -shm (no checkpoint on close), odd ones with a
+    rollback journal."""
+    lines = []
+    for i in range(n):
+        d = os.path.join(root, "t%03d" % (i % dirs))
+        os.makedirs(d, exist_ok=True)
+        lines.append(".open %s" % os.path.join(d, "db%05d.sqlite3" % i))
+        if i % 2 == 0:
+            lines.append(".dbconfig no_ckpt_on_close on")
+            lines.append("PRAGMA journal_mode=WAL;")
+        lines.append("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+    lines.append(".open :memory:")
+    subprocess.run(["sqlite3", "-bail"], input="\n".join(lines) + "\n", text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class DescriptorTest(unittest.TestCase):
+    """Descriptors grow with the work running, not with the databases watched."""
+
+    N = 2000
+    LIMIT = 256
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sqlite-agent-fds-")
+        self.root = os.path.join(self.dir, "tenants")
+        make_many(self.root, self.N, 20)
+        # The agent under a hard limit of 256 (so raising the soft limit cannot help).
+        self.wrapper = os.path.join(self.dir, "agent-ulimit.sh")
+        with open(self.wrapper, "w") as f:
+            f.write("#!/bin/sh\nulimit -Sn %d && ulimit -Hn %d && exec %s \"$@\"\n"
+                    % (self.LIMIT, self.LIMIT, H.BIN))
+        os.chmod(self.wrapper, 0o755)
+        self.saved_bin = H.BIN
+        H.BIN = self.wrapper
+
+    def tearDown(self):
+        H.BIN = self.saved_bin
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_2000_databases_under_ulimit_256(self):
+        port_agent = H.Agent(text="placeholder")
+        port_agent._write_config((), None, (
+            "[agent]\nlisten = 127.0.0.1:%d\nsample_interval = 500ms\ncheck_workers = 2\n"
+            "[databases:t]\nglob = %s\ncheck = quick\ncheck_interval = 5s\n"
+            % (port_agent.port, os.path.join(self.root, "*", "*.sqlite3"))))
+        with port_agent as a:
+            with open("/proc/%d/limits" % a.proc.pid) as f:
+                limits = f.read()
+            self.assertRegex(limits, r"Max open files\s+%d\s+%d" % (self.LIMIT, self.LIMIT))
+            most = 0
+
+            def all_checked():
+                nonlocal most
+                most = max(most, len(os.listdir("/proc/%d/fd" % a.proc.pid)))
+                s = a.scrape()
+                up = H.select(s, "sqlite_up")
+                ok = H.select(s, "sqlite_check_runs_total", check="quick", result="ok")
+                done = sum(1 for v in ok.values() if v >= 1)
+                return s if len(up) == self.N and done == self.N else None
+
+            s = H.wait_for(all_checked, 120, interval=0.5, what="every database checked once")
+            self.assertEqual(sum(H.select(s, "sqlite_up").values()), self.N)
+            wal = H.select(s, "sqlite_wal_mode")
+            self.assertEqual(sum(wal.values()), self.N // 2)
+            for (name, lab), v in s.items():
+                if name == "sqlite_check_runs_total" and dict(lab)["result"] != "ok":
+                    self.assertEqual(v, 0, dict(lab))
+            self.assertNotIn("Too many open files", a.stderr())
+            self.assertLess(most, self.LIMIT)
+            at_rest = len(os.listdir("/proc/%d/fd" % a.proc.pid))
+            sys.stderr.write("\n%d databases: %d descriptors at rest, at most %d seen\n"
+                             % (self.N, at_rest, most))
             a.stop()
 
 
