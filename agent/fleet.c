@@ -174,7 +174,7 @@ struct fleet_file {
 struct fleet_group {
     char *name;
     char *pattern;
-    size_t conf; /* its index in base->globs */
+    size_t conf;              /* its index in base->globs */
     struct fleet_file *files; /* sorted by path */
     size_t nfiles;
     int64_t next_ms; /* monotonic; 0: due */
@@ -293,8 +293,7 @@ static bool is_watched(const struct fleet *f, dev_t dev, ino_t ino)
 {
     struct file_id key = {dev, ino};
 
-    return f->nwatched > 0 &&
-           bsearch(&key, f->watched, f->nwatched, sizeof(key), by_id) != NULL;
+    return f->nwatched > 0 && bsearch(&key, f->watched, f->nwatched, sizeof(key), by_id) != NULL;
 }
 
 static int by_path(const void *a, const void *b)
@@ -360,7 +359,7 @@ out:
 /* One glob(3) match into out. Returns 1, 0 when it is left out (excluded name, not a regular
  * file, gone, label too long), -1 when out of memory (out then holds what to free). */
 static int file_make(struct fleet *f, struct fleet_group *g, const char *path,
-                      struct fleet_file *out)
+                     struct fleet_file *out)
 {
     char label[FLEET_MAX_LABEL + 1];
     struct stat st;
@@ -493,8 +492,7 @@ static struct db_config *dbs_build(const struct fleet *f, const struct config *b
     for (size_t i = 0; ok && i < n; i++) {
         if (v[i] != FLEET_WATCH)
             continue;
-        dbs[m] = gof[i] == SIZE_MAX ? base->dbs[i]
-                                     : base->globs[f->groups[gof[i]].conf].tmpl;
+        dbs[m] = gof[i] == SIZE_MAX ? base->dbs[i] : base->globs[f->groups[gof[i]].conf].tmpl;
         dbs[m].name = dup_or_null(c[i].label, &ok);
         dbs[m].path = dup_or_null(c[i].path, &ok);
         m++;

@@ -63,6 +63,17 @@ struct sampler {
     struct fdguard *const *guards;
     struct db_files *dbs;
     struct ticker ticker;
+    /* Kept for one pass (a round of sample_due), then zeroed: the directory part's resolution
+     * (safeopen_resolve_memo), and the filesystem of the last device seen, so that a fleet of
+     * databases in a few directories on one filesystem costs one lstat per directory level and
+     * one fstatfs per pass, not per database. */
+    struct pass_memo {
+        struct safeopen_memo path;
+        bool fs_valid;
+        dev_t fs_dev;
+        bool fs_known;
+        struct fsclass fs;
+    } *memo;
 };
 
 static int64_t sample_due(void *arg);
@@ -88,7 +99,9 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
     sp->results = calloc(2 * n, sizeof(*sp->results));
     sp->procs = calloc(n, sizeof(*sp->procs));
     sp->last = calloc(n, sizeof(*sp->last));
-    if (sp->targets == NULL || sp->results == NULL || sp->procs == NULL || sp->last == NULL) {
+    sp->memo = calloc(1, sizeof(*sp->memo));
+    if (sp->targets == NULL || sp->results == NULL || sp->procs == NULL || sp->last == NULL ||
+        sp->memo == NULL) {
         sampler_free(sp);
         return NULL;
     }
@@ -140,8 +153,12 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
                                        struct stat *st, int *err)
 {
     struct stat now;
-    enum safeopen_result r = safeopen_lstat(path, &now, err);
+    enum safeopen_result r = SAFEOPEN_OK;
 
+    /* With no descriptor to reuse (the usual case: sample_files closes them), safeopen_open
+     * looks at the type itself. */
+    if (w->fd >= 0)
+        r = safeopen_lstat(path, &now, err);
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
         w->present = false;
@@ -198,8 +215,20 @@ static ssize_t read_head(int fd, unsigned char *buf, size_t len)
     return (ssize_t)got;
 }
 
-static void sample_db_file(struct db_files *f, struct fdguard *g, const char *path,
-                           struct sample *out)
+/* The filesystem of the database file: fstatfs once per device per pass. */
+static void fs_of(struct pass_memo *m, int fd, const struct stat *st, struct sample *out)
+{
+    if (!m->fs_valid || m->fs_dev != st->st_dev) {
+        m->fs_known = fsclass_fstatfs(fd, &m->fs) == 0;
+        m->fs_dev = st->st_dev;
+        m->fs_valid = true;
+    }
+    out->fs_known = m->fs_known;
+    out->fs = m->fs;
+}
+
+static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_memo *m,
+                           const char *path, struct sample *out)
 {
     unsigned char buf[FF_DB_HEADER_SIZE];
     struct stat st;
@@ -218,7 +247,7 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, const char *pa
         return;
     }
     out->file_size = (uint64_t)st.st_size;
-    out->fs_known = fsclass_fstatfs(f->file[FILE_DB].fd, &out->fs) == 0;
+    fs_of(m, f->file[FILE_DB].fd, &st, out);
     ssize_t n = read_head(f->file[FILE_DB].fd, buf, sizeof(buf));
     if (n < 0) {
         out->status = SAMPLE_UNREADABLE;
@@ -281,10 +310,11 @@ static void put_risk(struct sampler *sp, size_t i)
 
 /* The database's path is resolved as SQLite resolves it, at every sample (a link can change),
  * and the -wal and -shm sampled next to what it names, where SQLite reads them. */
-static void sample_files(struct db_files *f, struct fdguard *g, struct sample *out)
+static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo *m,
+                         struct sample *out)
 {
     struct safeopen_path rp;
-    enum safeopen_result r = safeopen_resolve(f->db->path, &rp);
+    enum safeopen_result r = safeopen_resolve_memo(f->db->path, &m->path, &rp);
 
     note_refusal(&f->last_resolve, r, f->db, f->db->path, rp.why);
     if (r != SAFEOPEN_OK) {
@@ -296,7 +326,7 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct sample *o
         out->err = safeopen_errno(r, rp.err);
         return;
     }
-    sample_db_file(f, g, rp.path, out);
+    sample_db_file(f, g, m, rp.path, out);
     sample_wal(f, g, rp.path, out);
     sample_walindex(f, g, rp.path, out);
     /* Done with them until the next sample, unless a check's connection is open (above). */
@@ -312,7 +342,7 @@ static void sample_one(struct sampler *sp, size_t i)
     struct sample s;
 
     memset(&s, 0, sizeof(s));
-    sample_files(f, g, &s);
+    sample_files(f, g, sp->memo, &s);
     s.taken_ms = clock_wall_ms();
     state_put_sample(sp->state, i, &s);
     sp->last[i] = s;
@@ -359,6 +389,7 @@ void sampler_run_pass(struct sampler *sp)
 {
     double t0 = clock_mono_s();
 
+    memset(sp->memo, 0, sizeof(*sp->memo));
     for (size_t i = 0; i < sp->cfg->ndbs; i++)
         sample_one(sp, i);
     state_sample_pass_done(sp->state, clock_mono_s() - t0);
@@ -375,6 +406,7 @@ static int64_t sample_due(void *arg)
     double t0 = clock_mono_s();
     bool any = false;
 
+    memset(sp->memo, 0, sizeof(*sp->memo)); /* a new pass: links may have changed */
     for (size_t i = 0; i < sp->cfg->ndbs && !ticker_stopping(&sp->ticker); i++) {
         struct db_files *f = &sp->dbs[i];
         if (f->next_due_ms <= now) {
@@ -426,6 +458,7 @@ void sampler_free(struct sampler *sp)
     free(sp->results);
     free(sp->procs);
     free(sp->last);
+    free(sp->memo);
     ticker_destroy(&sp->ticker);
     free(sp);
 }

@@ -64,7 +64,7 @@ steady=$(echo "$c0 $c1 $r0 $r1 $ticks $n" |
     awk '{ printf "%.3f", ($2 - $1) / $5 / ($4 - $3) * $6 }')
 steady_runs=$((r1 - r0))
 
-loop="for f in $dir/db/*.sqlite3; do sqlite3 -readonly \"\$f\" \"PRAGMA quick_check\" >/dev/null; done"
+loop="for f in $dir/db/*/*.sqlite3; do sqlite3 -readonly \"\$f\" \"PRAGMA quick_check\" >/dev/null; done"
 echo "+ $CPU sh -c '$loop'   (x$repeat)" >&2
 # shellcheck disable=SC2046 # split into words on purpose
 set -- $(median_cpu sh -c "$loop")

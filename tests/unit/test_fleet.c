@@ -26,7 +26,7 @@ Test(fleet, labels)
         {"t", "*.db", "a.db", "t/a.db"},               /* relative, nothing fixed */
         {"t", "data/*.db", "data/a.db", "t/a.db"},
         {"t", "/srv/a\\*b/*.db", "/srv/a*b/c.db", "t/a*b/c.db"}, /* escapes end it too */
-        {"t", "/srv/t/*.db", "/elsewhere/a.db", NULL},   /* not below the prefix */
+        {"t", "/srv/t/*.db", "/elsewhere/a.db", NULL},           /* not below the prefix */
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -52,8 +52,8 @@ Test(fleet, label_too_long)
         char path[4100] = "/d/", out[FLEET_MAX_LABEL + 1];
         memset(path + 3, 'x', cases[i].tail);
         path[3 + cases[i].tail] = '\0';
-        cr_expect_eq(fleet_label("g", "/d/*", path, out, sizeof(out)), cases[i].want,
-                     "tail %zu", cases[i].tail);
+        cr_expect_eq(fleet_label("g", "/d/*", path, out, sizeof(out)), cases[i].want, "tail %zu",
+                     cases[i].tail);
     }
 }
 
@@ -63,9 +63,15 @@ Test(fleet, names_left_out)
         const char *path;
         bool excluded;
     } cases[] = {
-        {"/a/app.db", false},        {"/a/app.db-wal", true},      {"/a/app.db-shm", true},
-        {"/a/app.db-journal", true}, {"/a/wal", false},            {"/a/x-wal.db", false},
-        {"-wal", true},              {"/a/app.db-journal2", false}, {"", false},
+        {"/a/app.db", false},
+        {"/a/app.db-wal", true},
+        {"/a/app.db-shm", true},
+        {"/a/app.db-journal", true},
+        {"/a/wal", false},
+        {"/a/x-wal.db", false},
+        {"-wal", true},
+        {"/a/app.db-journal2", false},
+        {"", false},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++)
@@ -160,8 +166,8 @@ Test(fleet, merge)
         char got[MAXC + 1];
         for (; n < MAXC && cases[i].c[n].src; n++) {
             const struct cand *x = &cases[i].c[n];
-            c[n] = (struct fleet_candidate){x->label, x->path, x->src == 'E', x->id != 0, 1,
-                                            (ino_t)x->id};
+            c[n] = (struct fleet_candidate){x->label,   x->path, x->src == 'E',
+                                            x->id != 0, 1,       (ino_t)x->id};
         }
         cr_assert_eq(fleet_merge(c, n, cases[i].max, v), 0);
         for (size_t k = 0; k < n; k++)
@@ -197,8 +203,8 @@ Test(fleet, config_sections)
          NULL, "tenants /srv/*/app.db check=integrity sample=2000 every=420000 rescan=30000"},
         {"defaults", "[databases:t]\nglob = /a/*\n", NULL,
          "t /a/* check=quick sample=15000 every=300000 rescan=60000"},
-        {"rescan_interval per section", "[databases:t]\nglob = /a/*\nrescan_interval = 5s\n",
-         NULL, "t /a/* check=quick sample=15000 every=300000 rescan=5000"},
+        {"rescan_interval per section", "[databases:t]\nglob = /a/*\nrescan_interval = 5s\n", NULL,
+         "t /a/* check=quick sample=15000 every=300000 rescan=5000"},
         {"glob is required", "[databases:t]\ncheck = quick\n",
          "t.ini:1: [databases:t]: missing required key \"glob\"\n", NULL},
         {"path belongs to [database:]", "[databases:t]\nglob = /a/*\npath = /a/b\n",
