@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "problems.h"
+
 struct alert_def {
     const char *name;
     const char *severity;
@@ -93,6 +95,26 @@ static void json_pair(struct buf *out, const char *key, const char *value, bool 
     json_string(out, value);
 }
 
+/* Issue 13: what broke and what to do, for SQLiteDatabaseMalformed (the rules' annotations of
+ * the same names say the same). */
+static void malformed_annotations(const struct db_snapshot *d, const struct alert_labels *l,
+                                  struct buf *out)
+{
+    char kinds[96], advice[512], anchor[48], url[2048 + sizeof(anchor)];
+    int worst = problems_worst(d->check.kinds);
+
+    if (problems_kinds_list(d->check.kinds, kinds, sizeof(kinds)) != 0)
+        kinds[0] = '\0';
+    problems_advice(worst, d->check.indexes, d->evidence.path, advice, sizeof(advice));
+    problems_runbook_anchor(worst, anchor, sizeof(anchor));
+    snprintf(url, sizeof(url), "%s#%s", l->runbook_url, anchor);
+    json_pair(out, "kinds", kinds, false);
+    json_pair(out, "first_problem", d->check.first_problem, false);
+    json_pair(out, "advice", advice, false);
+    json_pair(out, "evidence_copy", d->evidence.path, false);
+    json_pair(out, "runbook_kind_url", url, false);
+}
+
 static void render_one(const struct alert_event *e, const struct alert_labels *l, struct buf *out)
 {
     const struct alert_def *def = &defs[e->kind];
@@ -116,6 +138,8 @@ static void render_one(const struct alert_event *e, const struct alert_labels *l
     json_pair(out, "summary", def->summary, true);
     json_pair(out, "description", desc, false);
     json_pair(out, "runbook_url", url, false);
+    if (e->kind == ALERT_MALFORMED)
+        malformed_annotations(e->db, l, out);
     buf_puts(out, "}");
     json_pair(out, "startsAt", starts, false);
     json_pair(out, "endsAt", ends, false);

@@ -38,6 +38,7 @@
 struct run {
     char rows[256]; /* the first problem rows, "; "-separated, for the log (as detail) */
     const struct db_config *db;
+    uint32_t *kinds; /* the outcome's problem rows by kind (problems.h) */
     const atomic_bool *stop;
     struct dbopen open;
     sqlite3 *conn;
@@ -126,6 +127,7 @@ static int run_pragma(struct run *r, sqlite3 *conn, const char *sql, uint32_t *p
         const char *row = (const char *)sqlite3_column_text(stmt, 0);
         if (row != NULL && strcmp(row, "ok") == 0)
             continue;
+        r->kinds[problems_classify(row)]++;
         if (*problems < LOG_ROWS_MAX) {
             size_t used = strlen(r->rows);
             snprintf(r->rows + used, sizeof(r->rows) - used, "%s%s", used ? "; " : "",
@@ -179,7 +181,7 @@ static int64_t watch_tick(void *arg);
 static int run_check(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
                      struct check_outcome *out, struct checker *ck)
 {
-    struct run r = {.db = db, .stop = stop};
+    struct run r = {.db = db, .kinds = out->kinds, .stop = stop};
     sqlite3 *conn = NULL;
     double t0 = clock_mono_s();
     uint32_t problems = 0;

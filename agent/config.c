@@ -71,6 +71,8 @@
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
 #define RESCAN_BOUNDS SEC, DAY
+/* evidence_max_bytes: 1 MiB .. 16 TiB */
+#define EVIDENCE_BOUNDS (INT64_C(1) << 20), (INT64_C(1) << 44)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -527,6 +529,36 @@ static int set_versions(const struct config_key *k, void *base, const char *valu
     return 0;
 }
 
+/* A size in bytes: whole bytes, or a whole number of KiB, MiB, GiB or TiB. */
+static int set_bytes(const struct config_key *k, void *base, const char *value, char *why,
+                     size_t len)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } units[] = {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+    uint64_t v;
+    const char *rest = parse_digits(value, INT64_MAX, &v);
+    char echo[CONFIG_ECHO_MAX + 4];
+
+    for (size_t i = 0; rest != NULL && i < ARRAY_LEN(units); i++) {
+        if (strcmp(rest, units[i].suffix) != 0)
+            continue;
+        bool over = v > (uint64_t)(INT64_MAX >> units[i].shift);
+        int64_t bytes = over ? INT64_MAX : (int64_t)(v << units[i].shift);
+        if (bytes < k->min || bytes > k->max) {
+            snprintf(why, len, "\"%s\" is out of range (%lld..%lld bytes)",
+                     value_echo(value, echo, sizeof(echo)), (long long)k->min, (long long)k->max);
+            return -1;
+        }
+        *(int64_t *)((char *)base + k->offset) = bytes;
+        return 0;
+    }
+    snprintf(why, len, "invalid size \"%s\" (expected bytes, or e.g. 512MiB, 4GiB)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
+}
+
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
@@ -535,6 +567,7 @@ static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
 static const struct value_type type_versions = {set_versions, 0};
+static const struct value_type type_bytes = {set_bytes, sizeof(int64_t)};
 
 /* A path to a file this process can read now: a missing certificate or password file is found
  * at --check-config, not at the first alert. */
@@ -575,6 +608,8 @@ static const struct config_key config_keys[] = {
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
+    {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
+    {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},
     {A(web_config_file),    "web_config_file", &type_file,      PATH_BOUNDS,    NULL, 0},
     {A(rescan_interval_ms), "rescan_interval", &type_duration,  RESCAN_BOUNDS,  "1m", 0},
     {A(max_databases),      "max_databases",   &type_int,       1, 1000000,     "20000", 0},
@@ -1420,6 +1455,7 @@ void config_free(struct config *c)
     free(c->am.password_file);
     free(c->am.bearer_token_file);
     free(c->web_config_file);
+    free(c->evidence_dir);
     free(c->listen);
     free(c->listen_host);
     free(c->file);

@@ -84,6 +84,9 @@ struct config {
     int max_databases;
     /* Set by config_with_dbs(): every pointer but dbs (and its strings) belongs to base. */
     const struct config *base;
+
+    char *evidence_dir;         /* where evidence copies go; NULL = off (evidence.h) */
+    int64_t evidence_max_bytes; /* a database larger than this is not copied */
 };
 
 /* Parses the file at path. Returns a new config the caller frees with config_free(), or NULL

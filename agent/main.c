@@ -17,6 +17,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "config.h"
+#include "evidence.h"
 #include "fdguard.h"
 #include "fleet.h"
 #include "http.h"
@@ -144,11 +145,13 @@ struct workers {
     struct sampler *sampler;
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
+    struct evidence *evidence;   /* NULL without evidence_dir */
 };
 
 static void workers_free(struct workers *w)
 {
     alertpush_free(w->alertpush);
+    evidence_free(w->evidence);
     checker_free(w->checker);
     /* After the checkers: the sampler closes its descriptors, and no connection is open. */
     sampler_free(w->sampler);
@@ -184,8 +187,10 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
+    bool evidence_failed;
+    w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
     if (w->sampler == NULL || w->checker == NULL || (cfg->am.nurls > 0 && w->alertpush == NULL) ||
-        state_configure(st, cfg) != 0) {
+        evidence_failed || state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }
@@ -196,12 +201,15 @@ static int workers_start(struct workers *w)
 {
     if (sampler_start(w->sampler) != 0 || checker_start(w->checker) != 0)
         return -1;
+    if (w->evidence != NULL && evidence_start(w->evidence) != 0)
+        return -1;
     return w->alertpush ? alertpush_start(w->alertpush) : 0;
 }
 
 static void workers_stop(struct workers *w)
 {
     alertpush_stop(w->alertpush);
+    evidence_stop(w->evidence);
     checker_stop(w->checker);
     sampler_stop(w->sampler);
 }
@@ -339,6 +347,10 @@ static void reload(struct workers *w, struct source *src, struct state *st, cons
     struct config *cfg = config_load(path, stderr);
     struct webconfig *wc = NULL;
 
+    if (cfg != NULL && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        cfg = NULL;
+    }
     if (cfg == NULL || load_web_config(cfg, &wc) != 0) {
         const char *web = cfg != NULL ? cfg->web_config_file : NULL;
         log_error("config reload failed, keeping the running config", "config", path,
@@ -528,6 +540,10 @@ int main(int argc, char **argv)
     struct webconfig *wc = NULL;
     if (cfg == NULL)
         return EXIT_USAGE;
+    if (o.check_config && !evidence_config_ok(cfg)) {
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
     /* --once serves nothing: its web config is not needed, nor a reason to fail. */
     if (!o.once && load_web_config(cfg, &wc) != 0) {
         config_free(cfg);

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "fileformat.h"
+#include "problems.h"
 #include "sqlitever.h"
 
 /* U+FFFD REPLACEMENT CHARACTER, for bytes that are not UTF-8 */
@@ -935,6 +936,142 @@ static void put_globs(struct buf *out, const struct snapshot *snap)
                     offsetof(struct glob_stats, errors));
 }
 
+/* ---- problem kinds and evidence copies (problems.h, evidence.h) --------------------------- */
+
+/* One per-database series with extra labels given as name, value pairs (NULL-terminated). */
+static void put_db_pairs(struct buf *out, const char *name, const struct labels *l, size_t i,
+                         const char *const *pairs, const struct value *v)
+{
+    put_db_labels(out, name, l, i);
+    for (size_t k = 0; pairs[k] != NULL && pairs[k + 1] != NULL; k += 2) {
+        buf_printf(out, "\",%s=\"", pairs[k]);
+        metrics_escape_label(out, pairs[k + 1]);
+    }
+    buf_puts(out, "\"} ");
+    put_value(out, v);
+    buf_puts(out, "\n");
+}
+
+/* Every kind, zeros included, from the last completed check: a bounded six per database. */
+static void put_check_problems(struct buf *out, const struct snapshot *snap, const struct labels *l)
+{
+    static const char name[] = "sqlite_check_problems";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        if (!d->check.completed_once)
+            continue;
+        if (!header) {
+            put_family_header(out, name, "gauge",
+                              "Problem rows of the last completed check by kind: index, btree, "
+                              "page_ownership, schema, constraint, other (docs/runbook.md has a "
+                              "section for each).");
+            header = true;
+        }
+        for (int k = 0; k < PROBLEM_KIND_COUNT; k++) {
+            const char *pairs[] = {"check", config_check_kind_str(d->check.last_kind), "kind",
+                                   problems_kind_str((enum problem_kind)k), NULL};
+            struct value v = value_u64(d->check.kinds[k]);
+            put_db_pairs(out, name, l, i, pairs, &v);
+        }
+    }
+}
+
+/* One series per malformed database, for the alert's annotations: the worst kind, all kinds,
+ * the first problem (cut to STATE_FIRST_PROBLEM_MAX) and the indexes to REINDEX. */
+static void put_first_problem(struct buf *out, const struct snapshot *snap, const struct labels *l)
+{
+    static const char name[] = "sqlite_check_first_problem_info";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        char kinds[96];
+        int worst = problems_worst(d->check.kinds);
+        if (!d->check.malformed || worst < 0 ||
+            problems_kinds_list(d->check.kinds, kinds, sizeof(kinds)) != 0)
+            continue;
+        if (!header) {
+            put_family_header(out, name, "gauge",
+                              "1 while the last completed check found corruption: kind is the "
+                              "worst kind, kinds all of them worst first, row the first problem "
+                              "message (cut to 160 bytes), indexes the indexes its index rows "
+                              "name.");
+            header = true;
+        }
+        const char *pairs[] = {"check",   config_check_kind_str(d->check.last_kind),
+                               "kind",    problems_kind_str((enum problem_kind)worst),
+                               "kinds",   kinds,
+                               "row",     d->check.first_problem,
+                               "indexes", d->check.indexes,
+                               NULL};
+        struct value v = value_u64(1);
+        put_db_pairs(out, name, l, i, pairs, &v);
+    }
+}
+
+static bool evidence_attempted(const struct evidence_state *e)
+{
+    uint64_t n = 0;
+    for (int r = 0; r < EVIDENCE_RESULT_COUNT; r++)
+        n += e->copies[r];
+    return n > 0;
+}
+
+static void put_evidence(struct buf *out, const struct snapshot *snap, const struct labels *l)
+{
+    static const char total[] = "sqlite_evidence_copies_total";
+    static const char info[] = "sqlite_evidence_copy_info";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct evidence_state *e = &snap->dbs[i].evidence;
+        if (!evidence_attempted(e))
+            continue;
+        if (!header) {
+            put_family_header(out, total, "counter",
+                              "Evidence copies attempted on transitions to malformed, by result: "
+                              "ok, too_big (evidence_max_bytes), no_space, error.");
+            header = true;
+        }
+        for (int r = 0; r < EVIDENCE_RESULT_COUNT; r++) {
+            const char *pairs[] = {"result", state_evidence_result_str((enum evidence_result)r),
+                                   NULL};
+            struct value v = value_u64(e->copies[r]);
+            put_db_pairs(out, total, l, i, pairs, &v);
+        }
+    }
+    header = false;
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct evidence_state *e = &snap->dbs[i].evidence;
+        if (e->path[0] == '\0')
+            continue;
+        if (!header) {
+            put_family_header(out, info, "gauge",
+                              "1 for the last good evidence copy of the database; copy is its "
+                              "path, its manifest is the same path with .manifest appended.");
+            header = true;
+        }
+        const char *pairs[] = {"copy", e->path, NULL};
+        struct value v = value_u64(1);
+        put_db_pairs(out, info, l, i, pairs, &v);
+    }
+    header = false;
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct evidence_state *e = &snap->dbs[i].evidence;
+        if (e->last_ok_ms == 0)
+            continue;
+        if (!header) {
+            put_family_header(out, "sqlite_evidence_copy_timestamp_seconds", "gauge",
+                              "Unix time of the last good evidence copy.");
+            header = true;
+        }
+        struct value v = value_ms(e->last_ok_ms);
+        put_db_series(out, "sqlite_evidence_copy_timestamp_seconds", l, i, NULL, NULL, &v);
+    }
+}
+
 int metrics_render(const struct snapshot *snap, const struct build_info *bi, int64_t now_ms,
                    struct buf *out)
 {
@@ -955,6 +1092,9 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     put_corruption_risk(out, snap, &l);
     put_proc_scan(out, snap);
     put_globs(out, snap);
+    put_check_problems(out, snap, &l);
+    put_first_problem(out, snap, &l);
+    put_evidence(out, snap, &l);
     labels_free(&l);
     return out->failed ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include "clock.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct db_entry {
     struct check_state check;
     struct proc_usage procs;
     struct risk risk;
+    struct evidence_state evidence;
 };
 
 struct state {
@@ -39,6 +41,18 @@ static const char *const result_names[CHECK_RESULT_COUNT] = {
 const char *state_check_result_str(enum check_result r)
 {
     return (unsigned)r < CHECK_RESULT_COUNT ? result_names[r] : "unknown";
+}
+
+static const char *const evidence_names[EVIDENCE_RESULT_COUNT] = {
+    [EVIDENCE_OK] = "ok",
+    [EVIDENCE_TOO_BIG] = "too_big",
+    [EVIDENCE_NO_SPACE] = "no_space",
+    [EVIDENCE_ERROR] = "error",
+};
+
+const char *state_evidence_result_str(enum evidence_result r)
+{
+    return (unsigned)r < EVIDENCE_RESULT_COUNT ? evidence_names[r] : "unknown";
 }
 
 struct state *state_new(int64_t start_ms)
@@ -117,6 +131,7 @@ int state_configure(struct state *s, const struct config *cfg)
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
+            dbs[i].evidence = old->evidence;
             /* Checks turned off: the last verdict would stand for good with nothing to clear
              * it, so the history goes with them. */
             if (dbs[i].kind != CHECK_OFF)
@@ -178,6 +193,26 @@ void state_check_begin(struct state *s, size_t idx)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The kinds of a completed run, and what the alert says about them. */
+static void apply_problems(struct check_state *c, const struct check_outcome *o, bool was)
+{
+    memcpy(c->kinds, o->kinds, sizeof(c->kinds));
+    c->first_problem[0] = '\0';
+    c->indexes[0] = '\0';
+    c->problem_rows[0] = '\0';
+    if (!c->malformed)
+        return;
+    snprintf(c->problem_rows, sizeof(c->problem_rows), "%s", o->detail);
+    if (problems_worst(c->kinds) < 0)
+        c->kinds[problems_classify_failure(o->detail)] = 1; /* SQLITE_CORRUPT, no rows */
+    if (!was)
+        c->malformed_episodes++;
+    problems_first_message(o->detail, c->first_problem, sizeof(c->first_problem));
+    bool cut = strlen(o->detail) == sizeof(o->detail) - 1; /* the last row may be cut */
+    if (problems_index_list(o->detail, cut, c->indexes, sizeof(c->indexes)) < 0)
+        c->indexes[0] = '\0'; /* a partial list must not read as the whole repair */
+}
+
 /* Busy, timeout and error runs change only the counters and the duration: a check that could
  * not run says nothing about the image, so the last verdict stands. */
 static void apply_outcome(struct check_state *c, const struct check_outcome *o)
@@ -189,9 +224,11 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->runs[o->kind][o->result]++;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
         c->completed_once = true;
+        bool was = c->malformed;
         c->malformed = o->result == CHECK_RESULT_MALFORMED;
         c->problems = o->problems;
         c->last_success_ms = o->finished_ms;
+        apply_problems(c, o, was);
     }
 }
 
@@ -208,6 +245,24 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     }
     pthread_mutex_unlock(&s->lock);
     return was;
+}
+
+void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evidence_result r,
+                         const char *path, int64_t now_ms)
+{
+    if ((unsigned)r >= EVIDENCE_RESULT_COUNT)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        struct evidence_state *e = &s->dbs[idx].evidence;
+        e->copies[r]++;
+        e->episode = episode;
+        if (r == EVIDENCE_OK && path != NULL) {
+            snprintf(e->path, sizeof(e->path), "%s", path);
+            e->last_ok_ms = now_ms;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 void state_scrape_done(struct state *s, double render_seconds)
@@ -295,6 +350,7 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;
         snap->dbs[i].risk = e->risk;
+        snap->dbs[i].evidence = e->evidence;
     }
     if (s->nglobs > 0)
         memcpy(snap->globs, s->globs, s->nglobs * sizeof(*s->globs));

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fileformat.h"
 #include "fsclass.h"
+#include "problems.h"
 #include "risk.h"
 
 enum sample_status {
@@ -71,7 +72,12 @@ struct check_outcome {
     double duration_s;   /* wall time of the run */
     int64_t finished_ms; /* wall clock, Unix ms */
     char detail[256];    /* why a run did not complete: step, SQLite code and message */
+    uint32_t kinds[PROBLEM_KIND_COUNT]; /* problem rows by kind (problems_classify) */
 };
+
+/* For the alert: cut to these sizes (display only; the log has the rows in full). */
+#define STATE_FIRST_PROBLEM_MAX 160
+#define STATE_INDEXES_MAX 128
 
 /* Per-database check history. "Completed" means ok or malformed. */
 struct check_state {
@@ -84,6 +90,33 @@ struct check_state {
     int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
     bool running; /* a run is in progress now */
+    /* Of the last completed run: problem rows by kind; with no rows but malformed
+     * (SQLITE_CORRUPT), one row of kind schema or other (problems_classify_failure). */
+    uint32_t kinds[PROBLEM_KIND_COUNT];
+    uint64_t malformed_episodes; /* transitions to malformed: one evidence copy each */
+    char first_problem[STATE_FIRST_PROBLEM_MAX]; /* first message of the first problem row */
+    char indexes[STATE_INDEXES_MAX];             /* "a,b": indexes the logged rows name */
+    char problem_rows[256]; /* the outcome's detail while malformed: first rows, for evidence */
+};
+
+/* Evidence copies (evidence.h). */
+enum evidence_result {
+    EVIDENCE_OK = 0,   /* copied, manifest written */
+    EVIDENCE_TOO_BIG,  /* the database is larger than evidence_max_bytes */
+    EVIDENCE_NO_SPACE, /* evidence_dir lacks room for the copy and a margin */
+    EVIDENCE_ERROR,    /* open, backup or write failed (logged) */
+};
+#define EVIDENCE_RESULT_COUNT 4
+#define EVIDENCE_PATH_MAX 512
+
+/* "ok", "too_big", "no_space", "error" */
+const char *state_evidence_result_str(enum evidence_result r);
+
+struct evidence_state {
+    uint64_t copies[EVIDENCE_RESULT_COUNT];
+    uint64_t episode;             /* check_state.malformed_episodes last attempted */
+    int64_t last_ok_ms;           /* wall clock of the last good copy; 0 = none */
+    char path[EVIDENCE_PATH_MAX]; /* the last good copy, "" when none */
 };
 
 struct db_snapshot {
@@ -94,6 +127,7 @@ struct db_snapshot {
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
     struct risk risk;        /* judged from the sample and the scan */
+    struct evidence_state evidence;
 };
 
 /* The agent's own health. */
@@ -161,6 +195,9 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
 
 /* The glob sections' counts of the last rescan, replacing the previous ones. */
 void state_put_globs(struct state *s, const struct glob_stats *g, size_t n);
+/* An evidence copy attempt for malformed episode `episode` of database idx; path when ok. */
+void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evidence_result r,
+                         const char *path, int64_t now_ms);
 
 void state_scrape_done(struct state *s, double render_seconds);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
