@@ -1430,6 +1430,8 @@ void config_free(struct config *c)
 {
     if (!c)
         return;
+    /* A config_with_dbs() copy owns its list and each entry's name and path, nothing else: any
+     * other string of a struct db_config belongs to base (its section or glob template). */
     for (size_t i = 0; i < c->ndbs; i++) {
         free(c->dbs[i].name);
         free(c->dbs[i].path);

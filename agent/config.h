@@ -20,6 +20,8 @@ const char *config_check_kind_str(enum check_kind k);
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
 
+/* A string field added here is freed by config_free() for the base config only (not in the
+ * loop over dbs, which also runs for config_with_dbs() copies whose entries share it). */
 struct db_config {
     char *name; /* from "[database:NAME]": the db label; unique */
     char *path; /* as written; absolute or relative to the agent's working directory */
