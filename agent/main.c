@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "config.h"
+#include "expo.h"
 #include "evidence.h"
 #include "fdguard.h"
 #include "fleet.h"
@@ -483,12 +485,19 @@ static int run_daemon(struct config *base, struct webconfig *wc, const char *con
         state_free(st);
         return EXIT_FAILURE;
     }
+    /* The exposition is rendered on a thread of its own once per change, and /metrics serves
+     * that rendering (expo.h). */
+    struct expo *expo = expo_new(st, bi);
     http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi, wc);
-    if (http == NULL || workers_start(&w) != 0) {
+    if (http != NULL && expo != NULL)
+        http_set_expo(http, expo);
+    if (http == NULL || expo == NULL || workers_start(&w) != 0 || expo_start(expo) != 0) {
+        http_stop(http);
+        expo_stop(expo);
+        expo_free(expo);
         workers_stop(&w);
         workers_free(&w);
         source_free(&src);
-        http_stop(http);
         state_free(st);
         return EXIT_FAILURE;
     }
@@ -511,6 +520,8 @@ static int run_daemon(struct config *base, struct webconfig *wc, const char *con
     notify_stopping();
     log_info("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     http_stop(http);
+    expo_stop(expo);
+    expo_free(expo);
     workers_stop(&w);
     workers_free(&w);
     source_free(&src);
@@ -562,6 +573,11 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     log_set_level(cfg->log_level);
+    /* The big blocks (a snapshot, the rendered text: megabytes at 10,000 databases) are made
+     * and freed every few seconds on the render thread. glibc raises its mmap threshold to the
+     * size of a freed mapped block, so after the first, they would come from that thread's arena
+     * and stay resident; a fixed threshold keeps them mapped and returned when freed. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     check_own_sqlite(cfg);
     if (o.once)
         raise_fd_limit(cfg);

@@ -30,6 +30,7 @@ struct state {
     struct db_entry *dbs;
     size_t nglobs;
     struct glob_stats *globs;
+    uint64_t generation; /* bumped by every change a render shows (not by samples mid-pass) */
 };
 
 static const char *const result_names[CHECK_RESULT_COUNT] = {
@@ -125,6 +126,7 @@ int state_configure(struct state *s, const struct config *cfg)
 
     size_t hint = 0;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     for (size_t i = 0; i < cfg->ndbs; i++) {
         const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
         if (old != NULL) {
@@ -160,6 +162,7 @@ void state_put_sample(struct state *s, size_t idx, const struct sample *sm)
 void state_sample_pass_done(struct state *s, double seconds)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.sample_passes++;
     s->agent.last_sample_pass_s = seconds;
     s->agent.last_sample_pass_end_ms = clock_mono_ms(); /* the watchdog's sign of life */
@@ -179,6 +182,7 @@ void state_put_risk(struct state *s, size_t idx, const struct proc_usage *u, con
 void state_proc_scan_done(struct state *s, double seconds, const struct procscan_stats *st)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.proc_scanned = true;
     s->agent.last_proc_scan_s = seconds;
     s->agent.procs = *st;
@@ -188,6 +192,7 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 void state_check_begin(struct state *s, size_t idx)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs)
         s->dbs[idx].check.running = true;
     pthread_mutex_unlock(&s->lock);
@@ -239,6 +244,7 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     if ((unsigned)o->kind >= CHECK_KIND_COUNT || (unsigned)o->result >= CHECK_RESULT_COUNT)
         return false;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
         was = s->dbs[idx].check.malformed;
         apply_outcome(&s->dbs[idx].check, o);
@@ -253,6 +259,7 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
     if ((unsigned)r >= EVIDENCE_RESULT_COUNT)
         return;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
         struct evidence_state *e = &s->dbs[idx].evidence;
         e->copies[r]++;
@@ -276,6 +283,7 @@ void state_scrape_done(struct state *s, double render_seconds)
 void state_reload_done(struct state *s, bool ok, int64_t now_ms)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.reloads[ok ? 1 : 0]++;
     s->agent.last_reload_ok = ok;
     if (ok)
@@ -286,6 +294,7 @@ void state_reload_done(struct state *s, bool ok, int64_t now_ms)
 void state_alert_post_done(struct state *s, bool ok)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.alert_posts[ok ? 1 : 0]++;
     pthread_mutex_unlock(&s->lock);
 }
@@ -293,6 +302,7 @@ void state_alert_post_done(struct state *s, bool ok)
 void state_http_denied(struct state *s, bool client_cert)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.http_denied[client_cert ? 1 : 0]++;
     pthread_mutex_unlock(&s->lock);
 }
@@ -377,9 +387,32 @@ void state_put_globs(struct state *s, const struct glob_stats *g, size_t n)
     if (n > 0)
         memcpy(copy, g, n * sizeof(*g));
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     struct glob_stats *old = s->globs;
     s->globs = copy;
     s->nglobs = n;
     pthread_mutex_unlock(&s->lock);
     free(old);
+}
+
+uint64_t state_generation(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t g = s->generation;
+    pthread_mutex_unlock(&s->lock);
+    return g;
+}
+
+void state_render_done(struct state *s, double render_seconds)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.last_render_s = render_seconds;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_scrape_served(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.scrapes++;
+    pthread_mutex_unlock(&s->lock);
 }

@@ -200,6 +200,11 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
                          const char *path, int64_t now_ms);
 
 void state_scrape_done(struct state *s, double render_seconds);
+/* expo.c's: a counter of the changes a render shows, to tell when to render again; the time
+ * its last render took; and a scrape served from that render. */
+uint64_t state_generation(struct state *s);
+void state_render_done(struct state *s, double render_seconds);
+void state_scrape_served(struct state *s);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
 void state_alert_post_done(struct state *s, bool ok);
 /* A request the web config refused: a missing or wrong password, or a client certificate. */
