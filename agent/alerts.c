@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "problems.h"
+#include "utf8.h"
 
 struct alert_def {
     const char *name;
@@ -71,17 +72,28 @@ void alerts_format_time(int64_t ms, char *out, size_t len)
     snprintf(out, len, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
-/* A JSON string literal (RFC 8259, 7): quote, backslash and control characters escaped. */
+/* A JSON string literal (RFC 8259, 7): quote, backslash and control characters escaped. JSON
+ * text must be UTF-8 (RFC 8259, 8.1) and a name or path may hold any bytes: a byte that starts
+ * no well-formed sequence becomes U+FFFD, so a strict receiver does not reject the batch. */
 static int json_string(struct buf *out, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
     buf_puts(out, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    while (n > 0) {
+        size_t step = 1;
         if (*p == '"' || *p == '\\')
             buf_printf(out, "\\%c", *p);
         else if (*p < 0x20)
             buf_printf(out, "\\u%04x", *p);
-        else
-            buf_append(out, p, 1);
+        else if ((step = utf8_seq_len(p, n)) == 0) {
+            buf_puts(out, UTF8_REPLACEMENT);
+            step = 1;
+        } else
+            buf_append(out, p, step);
+        p += step;
+        n -= step;
     }
     return buf_puts(out, "\"");
 }

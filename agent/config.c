@@ -279,6 +279,21 @@ static int set_log_level(const struct config_key *k, void *base, const char *val
     return 0;
 }
 
+static int set_log_format(const struct config_key *k, void *base, const char *value, char *why,
+                          size_t len)
+{
+    enum log_format f;
+    char echo[CONFIG_ECHO_MAX + 4];
+
+    if (log_parse_format(value, &f) != 0) {
+        snprintf(why, len, "invalid value \"%s\" (expected logfmt or json)",
+                 value_echo(value, echo, sizeof(echo)));
+        return -1;
+    }
+    *(enum log_format *)((char *)base + k->offset) = f;
+    return 0;
+}
+
 /* A string whose length (in bytes) is within the key's bounds. */
 static int set_string(const struct config_key *k, void *base, const char *value, char *why,
                       size_t len)
@@ -563,6 +578,7 @@ static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
+static const struct value_type type_log_format = {set_log_format, sizeof(enum log_format)};
 static const struct value_type type_string = {set_string, 0};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
@@ -607,6 +623,7 @@ static const struct config_key config_keys[] = {
     {A(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, "60s", 0},
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
+    {A(log_format),         "log_format",      &type_log_format, 0, 0,          "logfmt", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
     {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},

@@ -70,6 +70,7 @@ struct config {
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
     enum log_level log_level;
+    enum log_format log_format; /* logfmt (default) or json */
     /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
      * the version number), in SQLITE_VERSION_NUMBER form. */
     size_t npatched;

@@ -10,17 +10,46 @@
  * daemon on the same listening socket (MHD_quiesce_daemon hands it over, so no connection is
  * refused meanwhile) and stops the old one; each daemon has its own struct http_server, so a
  * request the old one is still answering sees the old configuration whole.
+ *
+ * Responses are small and built whole before they are queued. What a local client could do to
+ * take /metrics away from Prometheus, and what stops it:
+ *
+ * - Hold every connection slot. libmicrohttpd's connection timeout defaults to none and, when
+ *   set, counts idle time only: one header line every 8 s kept a connection open for ever. So
+ *   a whole request has a deadline (HTTP_REQUEST_DEADLINE_S, from the connection's start or the
+ *   end of its previous request to the end of the response), enforced by a small sweeper
+ *   thread that shuts the socket down (shutdown(2), not close: libmicrohttpd owns the
+ *   descriptor, sees the end of the stream and closes the connection itself); while every
+ *   slot is taken the deadline is HTTP_FULL_DEADLINE_S. A connection whose client hung up
+ *   mid-request is shut down at once. And one address gets at most HTTP_PER_IP_LIMIT of the
+ *   HTTP_CONNECTION_LIMIT slots.
+ * - Flood the log. Every message of libmicrohttpd goes through log_msg_as() under its format
+ *   string as the cause, so a repeated one is rate limited (log.h).
+ * - Exhaust descriptors (or meet an agent that did). With none left and no connection open,
+ *   libmicrohttpd 0.9.75 retries accept(2) in a busy loop, logging two lines each time
+ *   (daemon.c, MHD_accept_connection: "Hit process or system resource limit at FIRST
+ *   connection ... Will try busy waiting"): 815,128 lines/s were seen. Its logger is called in
+ *   that loop, from its own thread, so that is where the loop is broken: the first time, the
+ *   reserve descriptor kept for this is given up so the next accept can succeed and be served;
+ *   when there is no reserve left, the logger sleeps HTTP_EMFILE_BACKOFF_MS. The sweeper takes
+ *   the reserve back once a descriptor is free. With some connections open libmicrohttpd
+ *   stops accepting by itself until one closes (at_limit), so nothing is needed there.
  */
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -30,7 +59,28 @@
 #include "log.h"
 
 #define HTTP_CONNECTION_LIMIT 64
-#define HTTP_CONNECTION_TIMEOUT_S 10
+/* Below the global limit, so that one address (a local user, a stuck client) cannot take all
+ * of them; Prometheus needs one per scraping server. */
+#define HTTP_PER_IP_LIMIT 16
+#define HTTP_CONNECTION_TIMEOUT_S 10 /* idle: libmicrohttpd's own */
+/* A whole request, from connection start or the end of the previous request on it to the end
+ * of its response. Prometheus's default scrape_timeout is 10 s: a scrape that takes longer has
+ * failed there already. */
+#define HTTP_REQUEST_DEADLINE_S 10
+/* While every slot is taken, a connection gets this long instead: a real scrape is answered
+ * in milliseconds, so what holds a slot that long while others wait (in the listen queue,
+ * unseen) is idle or slow, and gives way. 64 slow connections from 4 addresses otherwise kept
+ * every scrape waiting for the full deadline, again and again. */
+#define HTTP_FULL_DEADLINE_S 1
+#define HTTP_SWEEP_INTERVAL_MS 100
+/* A connection whose client has hung up before its request was complete is shut down once it
+ * is this old. libmicrohttpd 0.9.75 noticed such a hang-up only at the idle timeout when the
+ * partial request and the FIN were already queued when it accepted the connection (strace:
+ * 64 accepts every 10 s, each batch closed by the timeout); after 500 slow connections closed,
+ * the next scrape waited 60 s in the listen queue. The grace lets a client that half-closes
+ * after a whole request (legal, rare) have it read first. */
+#define HTTP_HANGUP_GRACE_S 0.2
+#define HTTP_EMFILE_BACKOFF_MS 100
 /* The exposition for thousands of databases is a few megabytes; past this, something is wrong
  * and the scrape fails with 500 rather than eating memory. */
 #define HTTP_BODY_MAX (64u << 20)
@@ -41,6 +91,15 @@
  * idle keep-alive connections are then closed; clients open new ones). */
 #define HTTP_DRAIN_MS 2000
 #define HTTP_DRAIN_POLL_MS 10
+
+/* One open connection, for the deadline. */
+struct http_conn {
+    struct MHD_Connection *conn; /* NULL: slot free */
+    int fd;                      /* libmicrohttpd's; only shut down, never closed here */
+    double start;                /* clock_mono_s() when its current request's time began */
+    bool answering;              /* its request is complete and being answered */
+    bool shut;                   /* shut down by the sweeper already */
+};
 
 /* One libmicrohttpd daemon and what it serves with. */
 struct http_server {
@@ -56,6 +115,15 @@ struct http {
     struct expo *expo; /* the rendered exposition to serve; NULL: render per scrape */
     const struct build_info *bi;
     unsigned flags; /* for the daemon a reload starts */
+    /* Between libmicrohttpd's thread (its callbacks) and the sweeper; held for a few
+     * assignments or one shutdown(2), never across a request. Private to http.c. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    struct http_conn conns[HTTP_CONNECTION_LIMIT];
+    int reserve_fd; /* -1: given up to accept(2), to be taken back */
+    pthread_t sweeper;
+    bool sweeper_started;
 };
 
 static const char landing_page[] =
@@ -290,6 +358,228 @@ static bool request_allowed(const struct http_server *srv, struct MHD_Connection
     return false;
 }
 
+/* libmicrohttpd's format for its busy retry of accept(2) with no descriptor left and no
+ * connection open (0.9.75, daemon.c, MHD_accept_connection). */
+static const char mhd_fd_exhausted[] = "Hit process or system resource limit at FIRST";
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Called from libmicrohttpd's thread, in its accept loop among other places (see the top). */
+static void on_fd_exhausted(struct http *h)
+{
+    int fd = -1;
+
+    pthread_mutex_lock(&h->lock);
+    fd = h->reserve_fd;
+    h->reserve_fd = -1;
+    pthread_mutex_unlock(&h->lock);
+    if (fd >= 0)
+        close(fd); /* /dev/null: no lock of any database lives on it */
+    else
+        sleep_ms(HTTP_EMFILE_BACKOFF_MS);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http *h = cls;
+    char msg[256];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_msg_as(LOG_WARN, fmt, "http server", "detail", msg, NULL);
+    if (h != NULL && strncmp(fmt, mhd_fd_exhausted, sizeof(mhd_fd_exhausted) - 1) == 0)
+        on_fd_exhausted(h);
+}
+
+static struct http_conn *conn_find(struct http *h, const struct MHD_Connection *conn)
+{
+    for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++)
+        if (h->conns[i].conn == conn)
+            return &h->conns[i];
+    return NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection starts or is closed. libmicrohttpd calls CLOSED
+ * before it closes the descriptor (daemon.c, MHD_cleanup_connections), so under h->lock a
+ * descriptor in conns[] is always still that connection's. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http *h = cls;
+    (void)socket_context;
+
+    pthread_mutex_lock(&h->lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct http_conn *c = conn_find(h, NULL);
+        /* libmicrohttpd admits at most HTTP_CONNECTION_LIMIT, so a slot is free. */
+        if (c != NULL && ci != NULL)
+            *c = (struct http_conn){conn, ci->connect_fd, clock_mono_s(), false, false};
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct http_conn *c = conn_find(h, conn);
+        if (c != NULL)
+            c->conn = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request was answered; the next one's time starts now. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http *h = cls;
+    (void)req_cls;
+    (void)toe;
+
+    pthread_mutex_lock(&h->lock);
+    struct http_conn *c = conn_find(h, conn);
+    if (c != NULL) {
+        c->start = clock_mono_s();
+        c->answering = false;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* The access handler runs once the request's headers are complete. */
+static void mark_answering(struct http *h, const struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&h->lock);
+    struct http_conn *c = conn_find(h, conn);
+    if (c != NULL)
+        c->answering = true;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* True when the client has closed its side (Linux: POLLRDHUP) or the socket failed. Looks
+ * only; libmicrohttpd's descriptor is left as it is. */
+static bool peer_hung_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static size_t conns_open(const struct http *h)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++)
+        n += h->conns[i].conn != NULL && !h->conns[i].shut;
+    return n;
+}
+
+enum http_conn_verdict http_conn_judge(double age_s, bool answering, bool all_taken, bool hung_up)
+{
+    /* A request being answered keeps the whole deadline even when every slot is taken: a big
+     * exposition to a distant Prometheus may take more than a second. */
+    double deadline = all_taken && !answering ? HTTP_FULL_DEADLINE_S : HTTP_REQUEST_DEADLINE_S;
+
+    if (age_s >= deadline)
+        return HTTP_CONN_DEADLINE;
+    if (!answering && hung_up && age_s >= HTTP_HANGUP_GRACE_S)
+        return HTTP_CONN_HANGUP;
+    return HTTP_CONN_KEEP;
+}
+
+/* Shuts down the connections past their deadline (returns how many) and those whose client
+ * hung up mid-request (how many in *hangups). Under h->lock. */
+static unsigned sweep(struct http *h, double now, unsigned *hangups)
+{
+    unsigned n = 0;
+    bool full = conns_open(h) >= HTTP_CONNECTION_LIMIT;
+
+    for (size_t i = 0; i < HTTP_CONNECTION_LIMIT; i++) {
+        struct http_conn *c = &h->conns[i];
+        if (c->conn == NULL || c->shut)
+            continue;
+        double age = now - c->start;
+        /* poll(2) only when the answer can matter. */
+        bool hung_up = !c->answering && age >= HTTP_HANGUP_GRACE_S && peer_hung_up(c->fd);
+        enum http_conn_verdict v = http_conn_judge(age, c->answering, full, hung_up);
+        if (v == HTTP_CONN_KEEP)
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
+        c->shut = true;
+        n += v == HTTP_CONN_DEADLINE;
+        *hangups += v == HTTP_CONN_HANGUP;
+    }
+    return n;
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct http *h = arg;
+    struct timespec until;
+
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        unsigned hangups = 0;
+        unsigned n = sweep(h, clock_mono_s(), &hangups);
+        if (h->reserve_fd < 0)
+            h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (n > 0 || hangups > 0) {
+            char count[16];
+            snprintf(count, sizeof(count), "%u", n);
+            /* Not under h->lock: the state's lock and the log's are never taken inside it. */
+            pthread_mutex_unlock(&h->lock);
+            state_http_closed(h->state, n, hangups);
+            if (n > 0)
+                log_warn("closed HTTP connections past the request deadline", "connections", count,
+                         NULL);
+            pthread_mutex_lock(&h->lock);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += HTTP_SWEEP_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&h->wake, &h->lock, &until);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static int sync_init(struct http *h)
+{
+    pthread_condattr_t ca;
+
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0)
+        return -1;
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+        pthread_cond_destroy(&h->wake);
+        return -1;
+    }
+    return 0;
+}
+
+static void http_free(struct http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->sweeper_started) {
+        pthread_mutex_lock(&h->lock);
+        h->stopping = true;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->sweeper, NULL);
+    }
+    if (h->reserve_fd >= 0)
+        close(h->reserve_fd);
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -302,6 +592,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!request_allowed(srv, conn, &denied))
         return denied;
+    mark_answering(srv->http, conn);
     bool known =
         strcmp(url, "/") == 0 || strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0;
     if (!known)
@@ -321,16 +612,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/healthz") == 0)
         return send_static(srv, conn, MHD_HTTP_OK, "text/plain", "ok\n");
     return send_static(srv, conn, MHD_HTTP_OK, "text/html; charset=utf-8", landing_page);
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[256];
-    (void)cls;
-
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    log_warn("http server", "detail", msg, NULL);
 }
 
 static void server_free(struct http_server *srv)
@@ -386,12 +667,15 @@ static struct http_server *server_start(struct http *h, struct webconfig *wc,
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL};
     n += tls_options(wc, &flags, opts + n);
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    srv->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, on_request, srv,
-        /* First, so that it also receives messages about the options after it. */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, opts,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    srv->daemon =
+        MHD_start_daemon(flags, port, NULL, NULL, on_request, srv,
+                         /* First, so that it also receives messages about the options after it. */
+                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_ARRAY, opts,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         server_free(srv);
         return NULL;
@@ -413,28 +697,45 @@ struct http *http_start(const char *host, uint16_t port, struct state *st,
         webconfig_free(wc);
         return NULL;
     }
+    if (sync_init(h) != 0) {
+        webconfig_free(wc);
+        free(h);
+        return NULL;
+    }
     h->state = st;
     h->bi = bi;
+    /* Taken before the sampler opens anything, so it is there when descriptors run out. */
+    h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     snprintf(service, sizeof(service), "%u", port);
     int rc = getaddrinfo(host, service, &hints, &ai);
     if (rc != 0) {
         log_error("cannot resolve listen address", "host", host, "error", gai_strerror(rc), NULL);
         webconfig_free(wc);
-        free(h);
-        return NULL;
+        goto fail;
     }
+    rc = pthread_create(&h->sweeper, NULL, sweeper_main, h);
+    if (rc != 0) {
+        log_error("cannot start a thread", "thread", "http deadline", "error", strerror(rc), NULL);
+        webconfig_free(wc);
+        goto fail;
+    }
+    h->sweeper_started = true;
     /* MHD_USE_ITC: MHD_quiesce_daemon needs it with an internal polling thread. */
     h->flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6)
         h->flags |= MHD_USE_IPv6;
     h->srv = server_start(h, wc, ai->ai_addr, MHD_INVALID_SOCKET, port);
-    freeaddrinfo(ai);
     if (h->srv == NULL) {
         log_error("cannot listen", "host", host, "port", service, NULL);
-        free(h);
-        return NULL;
+        goto fail;
     }
+    freeaddrinfo(ai);
     return h;
+fail:
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    http_free(h);
+    return NULL;
 }
 
 /* Waits (bounded) for a quiesced daemon's connections to end, so that a scrape under way
@@ -487,7 +788,7 @@ void http_stop(struct http *h)
     if (h == NULL)
         return;
     server_free(h->srv);
-    free(h);
+    http_free(h);
 }
 
 void http_set_expo(struct http *h, struct expo *e)

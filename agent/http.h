@@ -32,5 +32,15 @@ struct expo;
 /* Serve /metrics from e's last render (expo.h) instead of rendering per scrape. Call before
  * the first request can arrive, or with e NULL to go back; e must outlive the server. */
 void http_set_expo(struct http *h, struct expo *e);
+/* What the deadline sweeper does with one open connection, from its facts: the seconds since
+ * its request's time began, whether that request is complete and being answered, whether
+ * every connection slot is taken, whether the client hung up. Pure; exposed for tests. */
+enum http_conn_verdict {
+    HTTP_CONN_KEEP = 0,
+    HTTP_CONN_DEADLINE, /* past the request deadline (1 s for an unanswered request while
+                         * every slot is taken, else 10 s): shut down */
+    HTTP_CONN_HANGUP,   /* the client hung up before its request was complete: shut down */
+};
+enum http_conn_verdict http_conn_judge(double age_s, bool answering, bool all_taken, bool hung_up);
 
 #endif

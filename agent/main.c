@@ -110,6 +110,21 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* /proc/sys/fs/nr_open: the most descriptors a process may have; 1048576 if unreadable (the
+ * kernel's default). */
+static rlim_t nr_open(void)
+{
+    unsigned long long v = 1048576;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 1048576;
+        fclose(f);
+    }
+    return (rlim_t)v;
+}
+
 /* Descriptors grow with the work running, not with the databases watched (sampler.c opens,
  * reads and closes a database's files per sample): a check holds its SQLite connection's (the
  * database, -wal, -shm, a journal) plus the sampler's three of that database and a lock probe;
@@ -125,8 +140,15 @@ static void raise_fd_limit(const struct config *cfg)
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t cur = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        /* setrlimit(2): a value above fs.nr_open is refused (EPERM), and a hard limit can be
+         * above it when nr_open was lowered after it was set: then ask for nr_open. */
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = nr_open();
+            if (rl.rlim_cur > rl.rlim_max || rl.rlim_cur <= cur || setrlimit(RLIMIT_NOFILE, &rl))
+                rl.rlim_cur = cur;
+        }
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     rlim_t need = FDS_PER_CHECK * (rlim_t)cfg->check_workers + FDS_FIXED;
@@ -372,6 +394,7 @@ static void reload(struct workers *w, struct source *src, struct state *st, cons
         log_warn("listen address changes need a restart; still listening on the old one", "listen",
                  w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     struct config *expanded = NULL;
     if (fleet_configure(src->fleet, cfg) != 0 ||
         fleet_rescan(src->fleet, cfg, NULL, clock_mono_ms(), &expanded) != 0) {
@@ -578,6 +601,7 @@ int main(int argc, char **argv)
      * size of a freed mapped block, so after the first, they would come from that thread's arena
      * and stay resident; a fixed threshold keeps them mapped and returned when freed. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    log_set_format(cfg->log_format);
     check_own_sqlite(cfg);
     if (o.once)
         raise_fd_limit(cfg);

@@ -363,6 +363,16 @@ static void put_agent(struct buf *out, const struct snapshot *snap, const struct
     for (i = 0; i < 2; i++)
         buf_printf(out, "sqlite_agent_http_requests_denied_total{reason=\"%s\"} %" PRIu64 "\n",
                    denied_reason[i], a->http_denied[i]);
+    put_family_header(out, "sqlite_agent_http_connections_closed_total", "counter",
+                      "HTTP connections the agent closed: past the request deadline (slow or "
+                      "idle clients) or after the client hung up mid-request.");
+    buf_printf(out, "sqlite_agent_http_connections_closed_total{reason=\"deadline\"} %" PRIu64 "\n",
+               a->http_closed[0]);
+    buf_printf(out, "sqlite_agent_http_connections_closed_total{reason=\"hangup\"} %" PRIu64 "\n",
+               a->http_closed[1]);
+    put_agent_family(out, "sqlite_agent_log_lines_dropped_total", "counter",
+                     "Log lines not written because their cause was over its rate limit.",
+                     value_u64(a->log_dropped));
 }
 
 /* ---- Per-database families ---------------------------------------------------------------

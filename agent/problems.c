@@ -395,10 +395,10 @@ int problems_index_list(const char *rows, bool last_cut, char *out, size_t len)
     return partial ? -1 : count;
 }
 
-/* The extension tools/sqlite_dbpage.c, as installed (CMakeLists.txt: lib/sqlite-agent). */
-#define RECOVER_HINT                                                                               \
-    "sqlite3 COPY -cmd '.load /usr/local/lib/sqlite-agent/sqlite_dbpage' .recover | "              \
-    "sqlite3 recovered.db"
+/* tools/sqlite-agent-recover: .recover with the sqlite_dbpage extension (tools/sqlite_dbpage.c)
+ * loaded, which Debian 12's sqlite3 needs; it finds the extension where CMake or the package
+ * installed it. */
+#define RECOVER_HINT "sqlite-agent-recover COPY recovered.db"
 
 void problems_advice(int worst, const char *indexes, const char *copy, char *out, size_t len)
 {

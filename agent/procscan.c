@@ -432,6 +432,18 @@ static bool parse_mapline(const char *s, size_t len, struct mapline *m)
     return true;
 }
 
+enum procscan_mapline_result procscan_parse_mapline(const unsigned char *buf, size_t len,
+                                                    struct procscan_mapline *out)
+{
+    struct mapline m;
+    bool ok = parse_mapline((const char *)buf, len, &m);
+
+    *out = (struct procscan_mapline){
+        (const unsigned char *)m.range, m.range_len, m.exec, m.major, m.minor, m.ino,
+        (const unsigned char *)m.path,  m.path_len};
+    return ok ? PROCSCAN_MAPLINE_OK : PROCSCAN_MAPLINE_BAD;
+}
+
 /* Case-insensitive: is needle (lower case) in s[0..len)? */
 static bool contains_ci(const char *s, size_t len, const char *needle)
 {

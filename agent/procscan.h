@@ -102,4 +102,22 @@ int procscan_run(struct procscan *ps, struct procscan_result *res, struct procsc
 /* The ELF cache's counters, for the bench and debugging. */
 void procscan_elf_stats(const struct procscan *ps, struct elfver_cache_stats *out);
 
+/* One line of /proc/PID/maps (proc(5)), without its '\n', as the scan reads it. Pointers are
+ * into the line. Exposed for the fuzz target and tests; the scan uses the same parser. */
+struct procscan_mapline {
+    const unsigned char *range; /* "start-end", the name in map_files/ */
+    size_t range_len;
+    bool exec; /* perms has 'x' */
+    unsigned major, minor;
+    unsigned long long ino;
+    const unsigned char *path; /* may be empty */
+    size_t path_len;
+};
+
+enum procscan_mapline_result { PROCSCAN_MAPLINE_OK = 0, PROCSCAN_MAPLINE_BAD };
+
+/* Pure: no I/O, no allocation. On PROCSCAN_MAPLINE_BAD *out is zeroed but for range. */
+enum procscan_mapline_result procscan_parse_mapline(const unsigned char *buf, size_t len,
+                                                    struct procscan_mapline *out);
+
 #endif

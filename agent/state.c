@@ -280,6 +280,14 @@ void state_scrape_done(struct state *s, double render_seconds)
     pthread_mutex_unlock(&s->lock);
 }
 
+void state_http_closed(struct state *s, unsigned deadline, unsigned hangup)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.http_closed[0] += deadline;
+    s->agent.http_closed[1] += hangup;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void state_reload_done(struct state *s, bool ok, int64_t now_ms)
 {
     pthread_mutex_lock(&s->lock);
@@ -340,6 +348,7 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
     pthread_mutex_lock(&s->lock);
     snap->taken_ms = now_ms;
     snap->agent = s->agent;
+    snap->agent.log_dropped = log_lines_dropped();
     snap->ndbs = s->ndbs;
     snap->dbs = calloc(s->ndbs ? s->ndbs : 1, sizeof(*snap->dbs));
     snap->strings = malloc(strings_size(s) + 1);

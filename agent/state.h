@@ -144,9 +144,10 @@ struct agent_stats {
     bool proc_scanned;           /* a /proc scan has run */
     double last_proc_scan_s;     /* its wall time */
     struct procscan_stats procs; /* its counts */
-
     int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
+    uint64_t http_closed[2];     /* connections closed by http.c: [0] deadline, [1] hang-up */
+    uint64_t log_dropped;        /* log lines dropped by the rate limit (copied at snapshot) */
 };
 
 /* One [databases:NAME] section's last rescan (agent/fleet.c): files, by what became of them. */
@@ -205,6 +206,8 @@ void state_scrape_done(struct state *s, double render_seconds);
 uint64_t state_generation(struct state *s);
 void state_render_done(struct state *s, double render_seconds);
 void state_scrape_served(struct state *s);
+/* HTTP connections closed for their deadline and because their client hung up mid-request. */
+void state_http_closed(struct state *s, unsigned deadline, unsigned hangup);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);
 void state_alert_post_done(struct state *s, bool ok);
 /* A request the web config refused: a missing or wrong password, or a client certificate. */

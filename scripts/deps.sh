@@ -3,8 +3,10 @@
 
 # Build and run the agent.
 RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev libinih-dev zlib1g-dev libcurl4-openssl-dev sqlite3 libyaml-dev libgnutls28-dev libcrypt-dev libsystemd-dev"
-# Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib.
-TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl"
+# Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib,
+# prlimit (util-linux), openssl and curl for the TLS tests, clang with libFuzzer
+# (libclang-rt-14-dev) and clang-format.
+TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl clang clang-format libclang-rt-14-dev"
 # Only for scripts/package-test.sh: building, checking and installing the Debian package.
 PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl strace procps"
 

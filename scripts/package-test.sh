@@ -72,7 +72,8 @@ lintian --fail-on error "$deb" >&2 || fail "lintian reports errors"
 
 step "contents"
 dpkg-deb -c "$deb" >"$work/contents"
-for f in /usr/bin/sqlite-agent $UNIT $CONF /usr/share/man/man8/sqlite-agent.8.gz \
+for f in /usr/bin/sqlite-agent /usr/bin/sqlite-agent-recover \
+    /usr/lib/sqlite-agent/sqlite_dbpage.so $UNIT $CONF /usr/share/man/man8/sqlite-agent.8.gz \
     /usr/share/sqlite-agent/sqlite-agent.rules.yml \
     /usr/share/sqlite-agent/sqlite-agent.dashboard.json \
     /usr/share/doc/sqlite-agent/examples/web.yml.example; do

@@ -137,12 +137,15 @@ class HttpTest(unittest.TestCase):
             ok_before = H.value(before, "sqlite_agent_config_reloads_total", result="success") or 0
             a.reload(self.dbs("healthy"))
 
+            # The reload counter is bumped a moment after the new databases are in place (a
+            # scrape can fall in between, seen under ThreadSanitizer): wait for both.
             def gone():
                 s = a.scrape()
                 left = [k for k in s if ("db", "wal") in k[1]]
-                return s if not left else None
+                done = H.value(s, "sqlite_agent_config_reloads_total", result="success")
+                return s if not left and done == ok_before + 1 else None
 
-            s = H.wait_for(gone, 5, what="series of db=wal to vanish")
+            s = H.wait_for(gone, 5, what="series of db=wal to vanish and the reload counted")
             self.assertEqual(H.value(s, "sqlite_agent_databases"), 1)
             self.assertEqual(H.value(s, "sqlite_agent_config_last_reload_successful"), 1)
             self.assertEqual(H.value(s, "sqlite_agent_config_reloads_total", result="success"),

@@ -449,7 +449,7 @@ class RecoveryTest(unittest.TestCase):
                     self.assertIn("do not .recover", ann["advice"])
                 else:
                     self.assertIn("recover from %s" % copies[name], ann["advice"])
-                    self.assertIn(".load /usr/local/lib/sqlite-agent/sqlite_dbpage", ann["advice"])
+                    self.assertIn("sqlite-agent-recover COPY recovered.db", ann["advice"])
 
         # At the webhook, through the rules: kinds and the first problem arrive with the page.
         def hooked():

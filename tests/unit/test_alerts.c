@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "utf8.h"
 
 struct active_case {
     const char *what;
@@ -107,4 +108,42 @@ Test(alerts, json_escapes_and_fields)
     buf_init(&out, 16);
     cr_expect_eq(alerts_render_json(&ev, 1, &l, &out), -1, "cap must be enforced");
     buf_free(&out);
+}
+
+/* JSON text is UTF-8 (RFC 8259, 8.1): a db name or path with bytes that are not (a Latin-1 file
+ * name, a cut sequence) still gives a valid body, each bad byte replaced by U+FFFD. */
+Test(alerts, json_is_utf8_whatever_the_name)
+{
+    static const struct {
+        const char *what;
+        const char *name;
+        const char *want; /* the "db" pair */
+    } cases[] = {
+        {"ASCII", "orders", "\"db\":\"orders\""},
+        {"valid UTF-8 kept", "caf\xC3\xA9", "\"db\":\"caf\xC3\xA9\""},
+        {"four-byte sequence kept", "\xF0\x9F\x98\x80", "\"db\":\"\xF0\x9F\x98\x80\""},
+        {"Latin-1 e acute", "caf\xE9", "\"db\":\"caf\xEF\xBF\xBD\""},
+        {"stray continuation", "a\x80z", "\"db\":\"a\xEF\xBF\xBDz\""},
+        {"sequence cut at the end", "a\xE2\x82", "\"db\":\"a\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"overlong slash", "\xC0\xAF", "\"db\":\"\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"surrogate", "\xED\xA0\x80", "\"db\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"0xFF and a quote", "\xFF\"", "\"db\":\"\xEF\xBF\xBD\\\"\""},
+    };
+    struct alert_labels l = {"host:10150", "http://host:10150/", "https://x/runbook.md"};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct db_snapshot d = {.name = cases[i].name, .path = cases[i].name};
+        struct alert_event ev = {ALERT_DOWN, &d, 1795617065641, 1795617305641};
+        struct buf out;
+        buf_init(&out, 1 << 16);
+        cr_assert_eq(alerts_render_json(&ev, 1, &l, &out), 0, "%s", cases[i].what);
+        cr_expect(strstr(out.data, cases[i].want) != NULL, "%s: %s", cases[i].what, out.data);
+        /* Nothing of the name's bad bytes is left anywhere in the body. */
+        for (size_t j = 0; j < out.len;) {
+            size_t n = utf8_seq_len((const unsigned char *)out.data + j, out.len - j);
+            cr_assert_neq(n, 0, "%s: invalid UTF-8 at byte %zu", cases[i].what, j);
+            j += n;
+        }
+        buf_free(&out);
+    }
 }

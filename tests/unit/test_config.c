@@ -298,6 +298,8 @@ Test(config, load_errors)
          "[agent]\nlog_level = verbose\n[database:a]\npath = /a\ncheck = Quick\n",
          "t.ini:2: log_level: invalid value \"verbose\" (expected debug, info, warn or error)\n"
          "t.ini:5: check: invalid value \"Quick\" (expected quick, integrity or off)\n"},
+        {"log_format value", "[agent]\nlog_format = JSON\n" DB_OK,
+         "t.ini:2: log_format: invalid value \"JSON\" (expected logfmt or json)\n"},
         {"listen values",
          "[agent]\nlisten = 10150\n[agent]\nlisten = ::1:10150\n[agent]\nlisten = :10150\n"
          "[agent]\nlisten = 127.0.0.1:0\n[agent]\nlisten = 127.0.0.1:65536\n"
@@ -789,5 +791,25 @@ Test(config, no_databases_web_config_and_alertmanager_auth)
                          cases[i].errors);
         config_free(c);
         free(errs);
+    }
+}
+
+Test(config, log_format)
+{
+    static const struct {
+        const char *text;
+        enum log_format want;
+    } cases[] = {
+        {"[database:a]\npath = /a\n", LOG_FORMAT_LOGFMT},
+        {"[agent]\nlog_format = logfmt\n[database:a]\npath = /a\n", LOG_FORMAT_LOGFMT},
+        {"[agent]\nlog_format = json\n[database:a]\npath = /a\n", LOG_FORMAT_JSON},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *errs = fopen("/dev/null", "w");
+        struct config *c = config_load_string(cases[i].text, "t.ini", errs);
+        fclose(errs);
+        cr_assert_not_null(c, "%s", cases[i].text);
+        cr_expect_eq(c->log_format, cases[i].want, "%s", cases[i].text);
+        config_free(c);
     }
 }

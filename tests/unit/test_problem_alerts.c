@@ -32,9 +32,8 @@ static const struct annotation_case cases[] = {
      "t_v",
      "/ev/db-1.db",
      {"\"kinds\":\"btree,index\"",
-      "\"advice\":\"Stop the writers, then recover from /ev/db-1.db: sqlite3 COPY -cmd '.load "
-      "/usr/local/lib/sqlite-agent/sqlite_dbpage' .recover | sqlite3 recovered.db (COPY = that "
-      "file).\"",
+      "\"advice\":\"Stop the writers, then recover from /ev/db-1.db: sqlite-agent-recover COPY "
+      "recovered.db (COPY = that file).\"",
       "\"runbook_kind_url\":\"https://x/runbook.md#kind-btree\"",
       "\"evidence_copy\":\"/ev/db-1.db\""}},
     {{[PROBLEM_CONSTRAINT] = 1},
