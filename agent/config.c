@@ -577,6 +577,26 @@ static int set_bytes(const struct config_key *k, void *base, const char *value, 
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
+
+static int set_metrics(const struct config_key *k, void *base, const char *value, char *why,
+                       size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+    enum metrics_level *field = (enum metrics_level *)((char *)base + k->offset);
+
+    if (strcmp(value, "full") == 0)
+        *field = METRICS_FULL;
+    else if (strcmp(value, "basic") == 0)
+        *field = METRICS_BASIC;
+    else {
+        snprintf(why, len, "invalid value \"%s\" (expected full or basic)",
+                 value_echo(value, echo, sizeof(echo)));
+        return -1;
+    }
+    return 0;
+}
+
+static const struct value_type type_metrics = {set_metrics, sizeof(enum metrics_level)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_log_format = {set_log_format, sizeof(enum log_format)};
 static const struct value_type type_string = {set_string, 0};
@@ -635,7 +655,9 @@ static const struct config_key config_keys[] = {
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
+    {D(metrics),            "metrics",         &type_metrics,   0, 0,           "full", 0},
     /* [databases:NAME] takes these and every [database:NAME] row but path: see key_find. */
+    {G(tmpl.metrics),       "metrics",         &type_metrics,   0, 0,           "basic", 0},
     {G(pattern),            "glob",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {G(rescan_interval_ms), "rescan_interval", &type_duration,  RESCAN_BOUNDS,  NULL, KEY_INHERIT},
     {M(urls),               "urls",            &type_urls,      0, 0,           NULL, KEY_REQUIRED},

@@ -15,6 +15,10 @@
 enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY };
 #define CHECK_KIND_COUNT 3
 
+/* metrics = full | basic: every per-database series, or those the alert rules and the fleet
+ * dashboard need (metrics.c, metric_in_basic; docs/metrics.md). */
+enum metrics_level { METRICS_FULL = 0, METRICS_BASIC };
+
 /* "off", "quick", "integrity" */
 const char *config_check_kind_str(enum check_kind k);
 
@@ -29,6 +33,8 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
+    /* [database:] default full, [databases:] default basic */
+    enum metrics_level metrics;
 };
 
 /* [databases:NAME]: one glob(3) pattern standing for many databases (agent/fleet.c expands

@@ -16,6 +16,7 @@ struct db_entry {
     char *name; /* owned */
     char *path; /* owned */
     enum check_kind kind;
+    bool basic; /* metrics = basic */
     struct sample sample;
     struct check_state check;
     struct proc_usage procs;
@@ -122,6 +123,7 @@ int state_configure(struct state *s, const struct config *cfg)
             return -1;
         }
         dbs[i].kind = cfg->dbs[i].check;
+        dbs[i].basic = cfg->dbs[i].metrics == METRICS_BASIC;
     }
 
     size_t hint = 0;
@@ -227,7 +229,9 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->last_result = o->result;
     c->duration_s = o->duration_s;
     c->runs[o->kind][o->result]++;
+    c->failures_since_success++;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
+        c->failures_since_success = 0;
         c->completed_once = true;
         bool was = c->malformed;
         c->malformed = o->result == CHECK_RESULT_MALFORMED;
@@ -248,6 +252,7 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     if (idx < s->ndbs) {
         was = s->dbs[idx].check.malformed;
         apply_outcome(&s->dbs[idx].check, o);
+        s->agent.check_runs[o->result]++;
     }
     pthread_mutex_unlock(&s->lock);
     return was;
@@ -365,6 +370,7 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].name = copy_string(&cursor, e->name);
         snap->dbs[i].path = copy_string(&cursor, e->path);
         snap->dbs[i].kind = e->kind;
+        snap->dbs[i].basic = e->basic;
         snap->dbs[i].sample = e->sample;
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;

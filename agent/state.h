@@ -89,6 +89,8 @@ struct check_state {
     double duration_s;       /* of the last run, completed or not */
     int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
+    /* busy, timeout and error runs since the last completed one */
+    uint32_t failures_since_success;
     bool running; /* a run is in progress now */
     /* Of the last completed run: problem rows by kind; with no rows but malformed
      * (SQLITE_CORRUPT), one row of kind schema or other (problems_classify_failure). */
@@ -123,6 +125,8 @@ struct db_snapshot {
     const char *name; /* owned by the snapshot */
     const char *path;
     enum check_kind kind; /* configured check kind */
+    /* metrics = basic: only what the alerts and the fleet dashboard need */
+    bool basic;
     struct sample sample;
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
@@ -146,6 +150,8 @@ struct agent_stats {
     struct procscan_stats procs; /* its counts */
     int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
+    /* check runs of every database, by result; never reset */
+    uint64_t check_runs[CHECK_RESULT_COUNT];
     uint64_t http_closed[2];     /* connections closed by http.c: [0] deadline, [1] hang-up */
     uint64_t log_dropped;        /* log lines dropped by the rate limit (copied at snapshot) */
 };

@@ -75,6 +75,13 @@ class FleetTest(unittest.TestCase):
             self.assertEqual(H.value(s, "sqlite_agent_glob_watched_files", **g), 3)
             ok, out = H.promtool_check(a.scrape_text())
             self.assertTrue(ok, out)
+            # A glob section defaults to metrics = basic; path is on the info series only.
+            info = H.select(s, "sqlite_database_info", db="tenants/bolt/app.sqlite3")
+            self.assertEqual([dict(k)["path"] for k in info],
+                             [os.path.join(self.root, "bolt", "app.sqlite3")])
+            self.assertEqual([dict(k)["metrics"] for k in info], ["basic"])
+            self.assertIsNone(H.value(s, "sqlite_database_pages", db="tenants/bolt/app.sqlite3"))
+            self.assertFalse([k for (n, k) in s if n == "sqlite_up" and "path" in dict(k)])
             passes = H.value(s, "sqlite_agent_sample_passes_total")
 
             # Between rescans: one file appears, one goes.
@@ -91,8 +98,7 @@ class FleetTest(unittest.TestCase):
             acme = os.path.join(self.root, "acme", "app.sqlite3")
             with open(acme, "r+b") as f:
                 f.write(b"\0" * 16)
-            s = a.wait_value("sqlite_database_header_valid",
-                             {"db": "tenants/acme/app.sqlite3"}, lambda v: v == 0, 10)
+            s = a.wait_value("sqlite_up", {"db": "tenants/acme/app.sqlite3"}, lambda v: v == 0, 10)
             # Two more rescans (rescan_interval 1s): still there.
             time.sleep(2.5)
             s = a.scrape()
@@ -143,8 +149,9 @@ class FleetTest(unittest.TestCase):
 
     def test_history_survives_a_rescan(self):
         self.db("a/app.db")
+        # metrics = full: the per-database check counters (a glob section defaults to basic).
         sections = ("[databases:t]\nglob = %s\ncheck = quick\ncheck_interval = 1h\n"
-                    % os.path.join(self.root, "*", "app.db"))
+                    "metrics = full\n" % os.path.join(self.root, "*", "app.db"))
         with self.start(sections) as a:
             a.wait_value("sqlite_check_runs_total",
                          {"db": "t/a/app.db", "check": "quick", "result": "ok"},
@@ -218,17 +225,18 @@ class DescriptorTest(unittest.TestCase):
                 most = max(most, len(os.listdir("/proc/%d/fd" % a.proc.pid)))
                 s = a.scrape()
                 up = H.select(s, "sqlite_up")
-                ok = H.select(s, "sqlite_check_runs_total", check="quick", result="ok")
-                done = sum(1 for v in ok.values() if v >= 1)
-                return s if len(up) == self.N and done == self.N else None
+                done = H.select(s, "sqlite_check_last_success_timestamp_seconds", check="quick")
+                return s if len(up) == self.N and len(done) == self.N else None
 
             s = H.wait_for(all_checked, 120, interval=0.5, what="every database checked once")
             self.assertEqual(sum(H.select(s, "sqlite_up").values()), self.N)
-            wal = H.select(s, "sqlite_wal_mode")
-            self.assertEqual(sum(wal.values()), self.N // 2)
-            for (name, lab), v in s.items():
-                if name == "sqlite_check_runs_total" and dict(lab)["result"] != "ok":
-                    self.assertEqual(v, 0, dict(lab))
+            wal = H.select(s, "sqlite_database_info", journal_mode="wal")
+            self.assertEqual(len(wal), self.N // 2)
+            failed = H.select(s, "sqlite_check_failures_since_success")
+            self.assertEqual(len(failed), self.N)
+            self.assertEqual(sum(failed.values()), 0)
+            self.assertEqual(H.value(s, "sqlite_agent_check_runs_total", result="busy"), 0)
+            self.assertEqual(H.value(s, "sqlite_agent_check_runs_total", result="error"), 0)
             self.assertNotIn("Too many open files", a.stderr())
             self.assertLess(most, self.LIMIT)
             at_rest = len(os.listdir("/proc/%d/fd" % a.proc.pid))

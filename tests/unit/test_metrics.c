@@ -120,9 +120,9 @@ Test(metrics, escape_label_respects_cap)
 
 /* ---- The snapshot every presence case starts from: one healthy WAL database ------------ */
 
-#define LBL "{db=\"d\",path=\"/p/d.db\"}"
-#define LBL_CHECK(k) "{db=\"d\",path=\"/p/d.db\",check=\"" k "\"}"
-#define LBL_RUN(k, r) "{db=\"d\",path=\"/p/d.db\",check=\"" k "\",result=\"" r "\"}"
+#define LBL "{db=\"d\"}"
+#define LBL_CHECK(k) "{db=\"d\",check=\"" k "\"}"
+#define LBL_RUN(k, r) "{db=\"d\",check=\"" k "\",result=\"" r "\"}"
 
 static struct db_snapshot base_db(void)
 {
@@ -511,7 +511,7 @@ static const struct presence_case presence_cases[] = {
      {"sqlite_check_runs_total" LBL_RUN("quick", "busy") " 1\n",
       "sqlite_check_runs_total" LBL_RUN("quick", "ok") " 0\n"},
      {"sqlite_check_running"},
-     "check=\"off\""},
+     "sqlite_check_runs_total{db=\"d\",check=\"off\""},
     {"agent just started",
      set_agent_fresh,
      {"sqlite_agent_sample_passes_total 0\n", "sqlite_agent_scrapes_total 0\n",
@@ -593,6 +593,7 @@ Test(metrics, series_presence)
  *         newline in it;
  * legacy: rollback-journal database whose last quick check found 3 problem rows, after an
  *         earlier integrity check (the configured kind changed), header version stale;
+ *         metrics = basic;
  * gone:   the file is missing, checks off. */
 static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
 {
@@ -682,6 +683,7 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->name = "legacy";
     d->path = "/srv/data/legacy.db";
     d->kind = CHECK_QUICK;
+    d->basic = true; /* metrics = basic: only the series the alerts and fleet dashboard read */
     d->sample.taken_ms = NOW_MS - 1750;
     d->sample.status = SAMPLE_OK;
     d->sample.file_size = 65536;
