@@ -24,6 +24,8 @@ static const struct alert_def defs[ALERT_KIND_COUNT] = {
                     "SQLite database file is missing or unreadable"},
     [ALERT_CHECK_STALLED] = {"SQLiteCheckNotCompleting", "warning", "sqlitechecknotcompleting",
                              "SQLite integrity checks are not completing"},
+    [ALERT_WAL_RESET_RACE] = {"SQLiteWALResetRace", "critical", "sqlitewalresetrace",
+                              "SQLite lost committed WAL frames: the WAL-reset race"},
 };
 
 const char *alerts_name(enum alert_kind k)
@@ -57,6 +59,9 @@ bool alerts_active(enum alert_kind k, const struct db_snapshot *d, const struct 
         return d->sample.status != SAMPLE_NONE && !sample_up(d->sample.status);
     case ALERT_CHECK_STALLED:
         return check_stalled(d, db, start_ms, now_ms);
+    case ALERT_WAL_RESET_RACE:
+        return d->watch.last_signal_ms != 0 &&
+               now_ms - d->watch.last_signal_ms < ALERTS_RACE_HOLD_MS;
     }
     return false;
 }

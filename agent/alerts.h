@@ -1,7 +1,7 @@
 /*
  * alerts.h: the agent's own alerts, decided from a snapshot. Pure: no I/O, no clock.
  *
- * They mirror three of the shipped Prometheus rules (dashboards/sqlite-agent.rules.yml) so that
+ * They mirror four of the shipped Prometheus rules (dashboards/sqlite-agent.rules.yml) so that
  * a database going bad reaches a human even where nobody runs Prometheus rules.
  */
 #ifndef SQLITE_AGENT_ALERTS_H
@@ -18,8 +18,14 @@ enum alert_kind {
     ALERT_MALFORMED = 0, /* SQLiteDatabaseMalformed */
     ALERT_DOWN,          /* SQLiteDatabaseDown */
     ALERT_CHECK_STALLED, /* SQLiteCheckNotCompleting */
+    /* SQLiteWALResetRace */
+    ALERT_WAL_RESET_RACE,
 };
-#define ALERT_KIND_COUNT 3
+#define ALERT_KIND_COUNT 4
+
+/* SQLiteWALResetRace holds this long after the close watch's last race signal, as the rule's
+ * increase(...[1h]) does. */
+#define ALERTS_RACE_HOLD_MS (3600 * 1000)
 
 const char *alerts_name(enum alert_kind k);
 const char *alerts_severity(enum alert_kind k);

@@ -76,15 +76,16 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const check_kind_names[CHECK_KIND_COUNT] = {
+static const char *const check_kind_names[CHECK_CONFIG_KIND_COUNT] = {
     [CHECK_OFF] = "off",
     [CHECK_QUICK] = "quick",
     [CHECK_INTEGRITY] = "integrity",
+    [CHECK_AUTO] = "auto",
 };
 
 const char *config_check_kind_str(enum check_kind k)
 {
-    if ((unsigned)k >= CHECK_KIND_COUNT)
+    if ((unsigned)k >= CHECK_CONFIG_KIND_COUNT)
         return "unknown";
     return check_kind_names[k];
 }
@@ -253,13 +254,28 @@ static int set_check(const struct config_key *k, void *base, const char *value, 
 {
     char echo[CONFIG_ECHO_MAX + 4];
 
-    for (int i = 0; i < CHECK_KIND_COUNT; i++) {
+    for (int i = 0; i < CHECK_CONFIG_KIND_COUNT; i++) {
         if (strcmp(value, check_kind_names[i]) == 0) {
             *(enum check_kind *)((char *)base + k->offset) = (enum check_kind)i;
             return 0;
         }
     }
-    snprintf(why, len, "invalid value \"%s\" (expected quick, integrity or off)",
+    snprintf(why, len, "invalid value \"%s\" (expected quick, integrity, auto or off)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
+}
+
+static int set_watch(const struct config_key *k, void *base, const char *value, char *why,
+                     size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+    enum watch_mode *field = (enum watch_mode *)((char *)base + k->offset);
+
+    if (strcmp(value, "normal") == 0 || strcmp(value, "close") == 0) {
+        *field = value[0] == 'c' ? WATCH_CLOSE : WATCH_NORMAL;
+        return 0;
+    }
+    snprintf(why, len, "invalid value \"%s\" (expected normal or close)",
              value_echo(value, echo, sizeof(echo)));
     return -1;
 }
@@ -597,6 +613,7 @@ static int set_metrics(const struct config_key *k, void *base, const char *value
 }
 
 static const struct value_type type_metrics = {set_metrics, sizeof(enum metrics_level)};
+static const struct value_type type_watch = {set_watch, sizeof(enum watch_mode)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_log_format = {set_log_format, sizeof(enum log_format)};
 static const struct value_type type_string = {set_string, 0};
@@ -645,6 +662,8 @@ static const struct config_key config_keys[] = {
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(log_format),         "log_format",      &type_log_format, 0, 0,          "logfmt", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
+    {A(walindex_watch_interval_ms), "walindex_watch_interval", &type_duration, 1, 1000, "2ms", 0},
+    {A(walindex_watch_max), "walindex_watch_max", &type_int,    0, 1024,        "8", 0},
     {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
     {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},
     {A(web_config_file),    "web_config_file", &type_file,      PATH_BOUNDS,    NULL, 0},
@@ -655,6 +674,7 @@ static const struct config_key config_keys[] = {
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
+    {D(watch),              "watch",           &type_watch,     0, 0,           "normal", 0},
     {D(metrics),            "metrics",         &type_metrics,   0, 0,           "full", 0},
     /* [databases:NAME] takes these and every [database:NAME] row but path: see key_find. */
     {G(tmpl.metrics),       "metrics",         &type_metrics,   0, 0,           "basic", 0},

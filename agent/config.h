@@ -12,14 +12,23 @@
 
 #include "log.h"
 
-enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY };
+/* CHECK_AUTO is a configured kind only: a run is quick or integrity, as checkauto_kind()
+ * (checkauto.h) decides per run. So CHECK_KIND_COUNT, which sizes per-run tables
+ * (state.h runs[][]), counts the kinds a run can have, and CHECK_CONFIG_KIND_COUNT the values
+ * "check =" takes. */
+enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY, CHECK_AUTO };
 #define CHECK_KIND_COUNT 3
+#define CHECK_CONFIG_KIND_COUNT 4
 
 /* metrics = full | basic: every per-database series, or those the alert rules and the fleet
  * dashboard need (metrics.c, metric_in_basic; docs/metrics.md). */
 enum metrics_level { METRICS_FULL = 0, METRICS_BASIC };
 
-/* "off", "quick", "integrity" */
+/* How closely the wal-index is watched (walwatch.h): normal is the sampler's pace and, when
+ * the database is exposed to the WAL-reset race, the close watch; close always watches it. */
+enum watch_mode { WATCH_NORMAL = 0, WATCH_CLOSE };
+
+/* "off", "quick", "integrity", "auto" */
 const char *config_check_kind_str(enum check_kind k);
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
@@ -33,6 +42,7 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
+    enum watch_mode watch; /* "watch = normal|close" */
     /* [database:] default full, [databases:] default basic */
     enum metrics_level metrics;
 };
@@ -58,12 +68,12 @@ struct alertmanager_config {
     /* TLS and auth toward Alertmanager (Prometheus's http_config names): files checked
      * readable at load; the password and token are read again for each post, so they can be
      * rotated without a reload. NULL: not set. */
-    char *ca_file;            /* CA bundle for https:// URLs, instead of the system's */
-    char *cert_file;          /* client certificate (with key_file) */
-    char *key_file;           /* its key, unencrypted PEM */
-    char *username;           /* basic auth, with password_file */
-    char *password_file;      /* the password: the file's first line */
-    char *bearer_token_file;  /* "Authorization: Bearer" token: the file's first line */
+    char *ca_file;           /* CA bundle for https:// URLs, instead of the system's */
+    char *cert_file;         /* client certificate (with key_file) */
+    char *key_file;          /* its key, unencrypted PEM */
+    char *username;          /* basic auth, with password_file */
+    char *password_file;     /* the password: the file's first line */
+    char *bearer_token_file; /* "Authorization: Bearer" token: the file's first line */
 };
 
 struct config {
@@ -77,6 +87,10 @@ struct config {
     int check_workers; /* threads running checks */
     enum log_level log_level;
     enum log_format log_format; /* logfmt (default) or json */
+
+    /* The close watch (walwatch.h): its period, and how many databases at most (0: none). */
+    int64_t walindex_watch_interval_ms;
+    int walindex_watch_max;
     /* SQLite versions declared fixed for the WAL-reset race (a distribution's backport keeps
      * the version number), in SQLITE_VERSION_NUMBER form. */
     size_t npatched;

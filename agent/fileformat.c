@@ -91,20 +91,36 @@ static uint32_t get4_ordered(const unsigned char *p, enum ff_order order)
  * wal.c walChecksumBytes(), fileformat2 4.2: the input is read as pairs of 32-bit words
  * x[i], x[i+1] in the given byte order, and
  *     s0 += x[i] + s1;  s1 += x[i+1] + s0;
- * with 32-bit wrap-around, starting from 0, 0. n must be a positive multiple of 8; both
- * callers pass a constant (24 or 40).
+ * with 32-bit wrap-around, continuing from s[0], s[1] (0, 0 for a header; the previous
+ * frame's checksum for a frame). n must be a multiple of 8: the callers pass 24, 40, 8 or a
+ * page size. The two byte orders get a loop each: a frame's page is most of what is summed.
  */
-static void wal_checksum(const unsigned char *a, size_t n, enum ff_order order, uint32_t out[2])
+static void wal_checksum_continue(const unsigned char *a, size_t n, enum ff_order order,
+                                  uint32_t s[2])
 {
-    uint32_t s0 = 0, s1 = 0;
+    uint32_t s0 = s[0], s1 = s[1];
     size_t i;
 
-    for (i = 0; i + 8 <= n; i += 8) {
-        s0 += get4_ordered(a + i, order) + s1;
-        s1 += get4_ordered(a + i + 4, order) + s0;
+    if (order == FF_ORDER_BIG) {
+        for (i = 0; i + 8 <= n; i += 8) {
+            s0 += get4_be(a + i) + s1;
+            s1 += get4_be(a + i + 4) + s0;
+        }
+    } else {
+        for (i = 0; i + 8 <= n; i += 8) {
+            s0 += get4_ordered(a + i, order) + s1;
+            s1 += get4_ordered(a + i + 4, order) + s0;
+        }
     }
-    out[0] = s0;
-    out[1] = s1;
+    s[0] = s0;
+    s[1] = s1;
+}
+
+static void wal_checksum(const unsigned char *a, size_t n, enum ff_order order, uint32_t out[2])
+{
+    out[0] = 0;
+    out[1] = 0;
+    wal_checksum_continue(a, n, order, out);
 }
 
 static bool page_size_ok(uint32_t page_size)
@@ -130,6 +146,8 @@ const char *fileformat_result_str(enum ff_result r)
         return "unstable";
     case FF_NOT_INIT:
         return "not_init";
+    case FF_WRONG_SALT:
+        return "wrong_salt";
     }
     return "unknown";
 }
@@ -287,5 +305,67 @@ enum ff_result fileformat_parse_walindex(const unsigned char *buf, size_t len,
         w.read_marks[i] = get4_native(buf + WI_READMARK + 4 * i);
     w.n_backfill_attempted = get4_native(buf + WI_NBACKFILL_ATT);
     *out = w;
+    return FF_OK;
+}
+
+/* wal.c walFrameOffset(): WAL_HDRSIZE + (iFrame-1)*(szPage+WAL_FRAME_HDRSIZE). */
+uint64_t fileformat_wal_frame_offset(uint32_t page_size, uint32_t frame)
+{
+    if (frame == 0)
+        return 0;
+    return FF_WAL_HEADER_SIZE + (uint64_t)(frame - 1) * (FF_WAL_FRAME_HDR_SIZE + page_size);
+}
+
+/* walIndexRecover(): aFrameCksum starts as the header's checksum (bytes 24..31); the salts
+ * are compared as bytes, so big-endian values compare equal whatever the host. */
+void fileformat_wal_chain_init(const struct ff_wal_header *h, struct ff_wal_chain *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->page_size = h->page_size;
+    out->salt1 = h->salt1;
+    out->salt2 = h->salt2;
+    out->big_endian_checksum = h->big_endian_checksum;
+    out->cksum[0] = h->checksum1;
+    out->cksum[1] = h->checksum2;
+}
+
+/*
+ * wal.c walDecodeFrame(), in its order: salts (memcmp of bytes 8..15 with the header's),
+ * page number not 0, then walChecksumBytes over frame bytes 0..7 and the page, continued
+ * from the previous checksum, against bytes 16..23. The byte order is the one the WAL
+ * header's magic names (nativeCksum = bigEndCksum==SQLITE_BIGENDIAN). The checksum is
+ * computed on a copy, so the chain moves only for a valid frame.
+ */
+enum ff_result fileformat_parse_wal_frame(const unsigned char *buf, size_t len,
+                                          struct ff_wal_chain *chain, struct ff_wal_frame *out)
+{
+    enum ff_order order = chain->big_endian_checksum ? FF_ORDER_BIG : FF_ORDER_LITTLE;
+    uint32_t cksum[2];
+
+    memset(out, 0, sizeof(*out));
+    if (!page_size_ok(chain->page_size))
+        return FF_BAD_VALUE;
+    if (len < FF_WAL_FRAME_HDR_SIZE)
+        return FF_TRUNCATED;
+    out->pgno = get4_be(buf + 0);
+    out->commit_pages = get4_be(buf + 4);
+    out->salt1 = get4_be(buf + 8);
+    out->salt2 = get4_be(buf + 12);
+    out->checksum1 = get4_be(buf + 16);
+    out->checksum2 = get4_be(buf + 20);
+    if (len < FF_WAL_FRAME_HDR_SIZE + (size_t)chain->page_size)
+        return FF_TRUNCATED;
+    if (out->salt1 != chain->salt1 || out->salt2 != chain->salt2)
+        return FF_WRONG_SALT;
+    if (out->pgno == 0)
+        return FF_BAD_VALUE;
+    cksum[0] = chain->cksum[0];
+    cksum[1] = chain->cksum[1];
+    wal_checksum_continue(buf, 8, order, cksum);
+    wal_checksum_continue(buf + FF_WAL_FRAME_HDR_SIZE, chain->page_size, order, cksum);
+    if (cksum[0] != out->checksum1 || cksum[1] != out->checksum2)
+        return FF_BAD_CHECKSUM;
+    chain->cksum[0] = cksum[0];
+    chain->cksum[1] = cksum[1];
     return FF_OK;
 }

@@ -20,6 +20,7 @@ enum ff_result {
     FF_BAD_CHECKSUM, /* checksum does not match the content */
     FF_UNSTABLE,     /* wal-index: the two header copies differ (a writer is mid-update) */
     FF_NOT_INIT,     /* wal-index: header copies agree but isInit is 0 */
+    FF_WRONG_SALT,   /* WAL frame: salts of another WAL generation (walDecodeFrame) */
 };
 
 /* A short stable word for logs and metrics labels: "ok", "truncated", "bad_magic", ... */
@@ -104,5 +105,49 @@ struct ff_walindex {
  * FF_BAD_VALUE (iVersion not 3007000). */
 enum ff_result fileformat_parse_walindex(const unsigned char *buf, size_t len,
                                          struct ff_walindex *out);
+
+/*
+ * WAL frames (fileformat2, 4.1; wal.c "WAL Frame Format", walEncodeFrame/walDecodeFrame): a
+ * 24-byte big-endian header, then one page. Frame i (from 1) starts at byte
+ * 32 + (i-1)*(24+page_size) of the -wal file (wal.c walFrameOffset).
+ */
+#define FF_WAL_FRAME_HDR_SIZE 24
+
+/* Where frame i (1-based) starts in the -wal file; 0 for frame 0, which does not exist. */
+uint64_t fileformat_wal_frame_offset(uint32_t page_size, uint32_t frame);
+
+struct ff_wal_frame {
+    uint32_t pgno;         /* database page the frame holds (offset 0) */
+    uint32_t commit_pages; /* database size in pages after a commit; 0 otherwise (offset 4) */
+    uint32_t salt1, salt2; /* copies of the WAL header's salts (offsets 8, 12) */
+    uint32_t checksum1, checksum2; /* cumulative checksum up to this frame (offsets 16, 20) */
+};
+
+/*
+ * What a frame is checked against: its WAL's salts and byte order, and the cumulative
+ * checksum so far (fileformat2 4.2: it starts as the WAL header's checksum and each valid
+ * frame's checksum is the next starting point; walIndexRecover, walDecodeFrame).
+ */
+struct ff_wal_chain {
+    uint32_t page_size;
+    uint32_t salt1, salt2;
+    bool big_endian_checksum;
+    uint32_t cksum[2];
+};
+
+/* A chain starting at frame 1 of the WAL whose header (parsed FF_OK) is h. */
+void fileformat_wal_chain_init(const struct ff_wal_header *h, struct ff_wal_chain *out);
+
+/*
+ * Decodes and verifies one whole frame (header + chain->page_size bytes at buf) as
+ * walDecodeFrame does: the salts equal the chain's, the page number is not 0, and the
+ * checksum over the header's first 8 bytes and the page, continued from chain->cksum, equals
+ * the one stored. On FF_OK chain->cksum advances to this frame's checksum; on any other
+ * result the chain is unchanged. *out is filled in whenever len holds the 24-byte header.
+ * FF_TRUNCATED (len < 24 + page size), FF_WRONG_SALT, FF_BAD_VALUE (page number 0 or a chain
+ * whose page size SQLite would not accept), FF_BAD_CHECKSUM.
+ */
+enum ff_result fileformat_parse_wal_frame(const unsigned char *buf, size_t len,
+                                          struct ff_wal_chain *chain, struct ff_wal_frame *out);
 
 #endif

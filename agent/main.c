@@ -30,6 +30,7 @@
 #include "sqlitever.h"
 #include "state.h"
 #include "version.h"
+#include "walwatch.h"
 #include "webconfig.h"
 
 /* Exit statuses; --once documents them in --help and the README. */
@@ -167,6 +168,7 @@ struct workers {
     struct config *cfg;
     struct fdguard **guards; /* one per database; databases on one file share one */
     struct sampler *sampler;
+    struct walwatch *walwatch; /* the close watch of the wal-index (issue 12) */
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
     struct evidence *evidence;   /* NULL without evidence_dir */
@@ -177,7 +179,9 @@ static void workers_free(struct workers *w)
     alertpush_free(w->alertpush);
     evidence_free(w->evidence);
     checker_free(w->checker);
-    /* After the checkers: the sampler closes its descriptors, and no connection is open. */
+    /* After the checkers: the sampler and the watch close their descriptors, and no
+     * connection is open. */
+    walwatch_free(w->walwatch);
     sampler_free(w->sampler);
     fdguard_set_free(w->guards, w->cfg ? w->cfg->ndbs : 0);
     config_free(w->cfg);
@@ -208,13 +212,17 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
         return -1;
     }
     w->sampler = sampler_new(cfg, st, w->guards);
+    /* A race signal should wake the checker for an integrity check at once (checkauto.h);
+     * the checker takes the signal from the state when its run is due until then. */
+    w->walwatch = walwatch_new(cfg, st, w->guards, NULL, NULL);
     w->checker = checker_new(cfg, st, w->guards);
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
     bool evidence_failed;
     w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
-    if (w->sampler == NULL || w->checker == NULL || (cfg->am.nurls > 0 && w->alertpush == NULL) ||
-        evidence_failed || state_configure(st, cfg) != 0) {
+    if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL ||
+        (cfg->am.nurls > 0 && w->alertpush == NULL) || evidence_failed ||
+        state_configure(st, cfg) != 0) {
         workers_free(w);
         return -1;
     }
@@ -223,7 +231,8 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 
 static int workers_start(struct workers *w)
 {
-    if (sampler_start(w->sampler) != 0 || checker_start(w->checker) != 0)
+    if (sampler_start(w->sampler) != 0 || walwatch_start(w->walwatch) != 0 ||
+        checker_start(w->checker) != 0)
         return -1;
     if (w->evidence != NULL && evidence_start(w->evidence) != 0)
         return -1;
@@ -235,6 +244,7 @@ static void workers_stop(struct workers *w)
     alertpush_stop(w->alertpush);
     evidence_stop(w->evidence);
     checker_stop(w->checker);
+    walwatch_stop(w->walwatch);
     sampler_stop(w->sampler);
 }
 

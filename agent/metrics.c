@@ -666,6 +666,50 @@ static bool get_network_fs(const struct db_snapshot *d, int64_t now_ms, struct d
     return d->sample.status != SAMPLE_NONE && d->sample.fs_known;
 }
 
+/* ---- the close watch and the checkpoint audit (walwatch.h, ckaudit.h) ---------------------- */
+
+static bool get_close_watch(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.watched);
+    return true;
+}
+
+static bool get_audits(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.audits);
+    return true;
+}
+
+static bool get_audits_dropped(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.audits_dropped);
+    return true;
+}
+
+static bool get_audited_pages(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.pages_audited);
+    return true;
+}
+
+static bool get_frames_read(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.frames_read);
+    return true;
+}
+
+static bool get_lost_pages(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->watch.counts.lost_pages);
+    return true;
+}
+
 static const struct db_family db_families[] = {
     {"sqlite_up", "gauge",
      "1 when the last sample read the database file and its header is a valid SQLite header; "
@@ -764,6 +808,28 @@ static const struct db_family db_families[] = {
      "1 when the database's filesystem is a network or FUSE one (NFS, CIFS/SMB, 9p, Ceph, ...), "
      "where WAL's shared memory and POSIX locks are not reliable.",
      get_network_fs},
+    {"sqlite_wal_index_close_watch", "gauge",
+     "1 while the wal-index is read every walindex_watch_interval and every checkpoint audited "
+     "(watch = close, or exposed to the WAL-reset race), else 0.",
+     get_close_watch},
+    {"sqlite_wal_checkpoint_audits_total", "counter",
+     "Checkpoint audits run to the end: the pages a checkpoint claimed, compared with the frames "
+     "they came from.",
+     get_audits},
+    {"sqlite_wal_checkpoint_audits_dropped_total", "counter",
+     "Checkpoint audits given up without a verdict because the WAL restarted under them.",
+     get_audits_dropped},
+    {"sqlite_wal_checkpoint_audited_pages_total", "counter",
+     "Database pages the checkpoint audit compared with their latest WAL frame.",
+     get_audited_pages},
+    {"sqlite_wal_checkpoint_audit_frames_read_total", "counter",
+     "WAL frames the checkpoint audit read and verified (salts, cumulative checksum), each once.",
+     get_frames_read},
+    {"sqlite_wal_checkpoint_lost_pages_total", "counter",
+     "Pages whose latest WAL frame nBackfill claims was checkpointed but the database file does "
+     "not hold, confirmed on a second read: committed data lost (the WAL-reset race, or storage "
+     "that drops writes).",
+     get_lost_pages},
 };
 
 /* metrics = basic (glob sections' default): the series the alert rules and the fleet dashboard
@@ -784,7 +850,16 @@ static const char *const basic_families[] = {
     "sqlite_corruption_risk",
     "sqlite_check_first_problem_info",
     "sqlite_evidence_copy_info",
+    "sqlite_wal_checkpoint_lost_pages_total", /* only once above 0: see basic_when_nonzero */
 };
+
+/* Counters that stay 0 on a healthy fleet: metrics = basic shows them from their first
+ * increment. The rule reading them (SQLiteWALResetRace) has an `unless ... offset 1h` branch for
+ * a series whose first sample is already above 0. */
+static bool basic_when_nonzero(const char *name)
+{
+    return strcmp(name, "sqlite_wal_checkpoint_lost_pages_total") == 0;
+}
 
 static bool metric_in_basic(const char *name)
 {
@@ -807,6 +882,8 @@ static void put_db_family(struct buf *out, const struct db_family *f, const stru
         struct db_series o = {{VALUE_U64, 0, 0, 0.0}, NULL};
 
         if ((d->basic && !basic) || !f->get(d, now_ms, &o))
+            continue;
+        if (d->basic && basic_when_nonzero(f->name) && o.v.u64 == 0)
             continue;
         if (!header) {
             put_family_header(out, f->name, f->type, f->help);
@@ -931,6 +1008,32 @@ static void put_corruption_risk(struct buf *out, const struct snapshot *snap,
             put_db_labelled(out, name, l, i, "reason", risk_reason_str((enum risk_reason)r), 1);
         }
     }
+}
+
+/* Both kinds for every database, zeros included, so increase() has a series from the start. */
+static void put_watch_anomalies(struct buf *out, const struct snapshot *snap,
+                                const struct labels *l)
+{
+    static const char name[] = "sqlite_wal_index_anomalies_total";
+    bool header = false;
+
+    for (size_t i = 0; i < snap->ndbs; i++)
+        for (int k = 0; k < WATCH_ANOMALY_COUNT; k++) {
+            uint64_t v = snap->dbs[i].watch.counts.anomalies[k];
+            /* metrics = basic: what SQLiteWALResetRace reads, from its first increment (as
+             * basic_when_nonzero). */
+            if (snap->dbs[i].basic && (k != WATCH_BACKFILL_PAST_END || v == 0))
+                continue;
+            if (!header)
+                put_family_header(out, name, "counter",
+                                  "What the close watch saw in the wal-index, by kind: "
+                                  "backfill_past_end (nBackfill > mxFrame on a stable header, "
+                                  "what the WAL-reset race leaves), unstable_header (the two "
+                                  "header copies stayed unequal).");
+            header = true;
+            put_db_labelled(out, name, l, i, "kind", state_watch_anomaly_str((enum watch_anomaly)k),
+                            v);
+        }
 }
 
 static void put_proc_scan(struct buf *out, const struct snapshot *snap)
@@ -1197,6 +1300,7 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     put_processes_by_version(out, snap, &l);
     put_filesystem_info(out, snap, &l);
     put_corruption_risk(out, snap, &l);
+    put_watch_anomalies(out, snap, &l);
     put_proc_scan(out, snap);
     put_globs(out, snap);
     put_check_problems(out, snap, &l);

@@ -21,6 +21,7 @@ struct db_entry {
     struct check_state check;
     struct proc_usage procs;
     struct risk risk;
+    struct watch_state watch;
     struct evidence_state evidence;
 };
 
@@ -135,6 +136,8 @@ int state_configure(struct state *s, const struct config *cfg)
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
+            dbs[i].watch = old->watch;
+            dbs[i].watch.watched = false; /* the new watch says again */
             dbs[i].evidence = old->evidence;
             /* Checks turned off: the last verdict would stand for good with nothing to clear
              * it, so the history goes with them. */
@@ -258,6 +261,44 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     return was;
 }
 
+const char *state_watch_anomaly_str(enum watch_anomaly a)
+{
+    static const char *const names[WATCH_ANOMALY_COUNT] = {
+        [WATCH_BACKFILL_PAST_END] = "backfill_past_end",
+        [WATCH_UNSTABLE_HEADER] = "unstable_header",
+    };
+
+    return (unsigned)a < WATCH_ANOMALY_COUNT ? names[a] : "unknown";
+}
+
+void state_watch_set(struct state *s, size_t idx, bool watched)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        s->dbs[idx].watch.watched = watched;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        struct watch_state *w = &s->dbs[idx].watch;
+        for (int k = 0; k < WATCH_ANOMALY_COUNT; k++)
+            w->counts.anomalies[k] += add->anomalies[k];
+        w->counts.audits += add->audits;
+        w->counts.audits_dropped += add->audits_dropped;
+        w->counts.pages_audited += add->pages_audited;
+        w->counts.frames_read += add->frames_read;
+        w->counts.lost_pages += add->lost_pages;
+        if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0) {
+            w->race_signal = true;
+            w->last_signal_ms = now_ms;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evidence_result r,
                          const char *path, int64_t now_ms)
 {
@@ -275,6 +316,42 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
         }
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+bool state_watch_exposed(struct state *s, size_t idx)
+{
+    bool exposed = false;
+
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs)
+        exposed = s->dbs[idx].risk.reason[RISK_WAL_RESET_RACE];
+    pthread_mutex_unlock(&s->lock);
+    return exposed;
+}
+
+bool state_race_signal_take(struct state *s, size_t idx)
+{
+    bool was = false;
+
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        was = s->dbs[idx].watch.race_signal;
+        s->dbs[idx].watch.race_signal = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return was;
+}
+
+uint64_t state_check_completed_runs(struct state *s, size_t idx)
+{
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (int k = 0; idx < s->ndbs && k < CHECK_KIND_COUNT; k++)
+        n += s->dbs[idx].check.runs[k][CHECK_RESULT_OK] +
+             s->dbs[idx].check.runs[k][CHECK_RESULT_MALFORMED];
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }
 
 void state_scrape_done(struct state *s, double render_seconds)
@@ -375,6 +452,7 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;
         snap->dbs[i].risk = e->risk;
+        snap->dbs[i].watch = e->watch;
         snap->dbs[i].evidence = e->evidence;
     }
     if (s->nglobs > 0)

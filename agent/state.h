@@ -121,6 +121,35 @@ struct evidence_state {
     char path[EVIDENCE_PATH_MAX]; /* the last good copy, "" when none */
 };
 
+/* What the close watch (walwatch.h) saw of one database. Counters: nothing between two scrapes
+ * is lost, and they survive reloads like the check history. */
+enum watch_anomaly {
+    WATCH_BACKFILL_PAST_END = 0, /* nBackfill > mxFrame on a stable header, seen twice */
+    WATCH_UNSTABLE_HEADER,       /* the two header copies differed on every read for a while */
+};
+#define WATCH_ANOMALY_COUNT 2
+
+/* "backfill_past_end", "unstable_header" */
+const char *state_watch_anomaly_str(enum watch_anomaly a);
+
+struct watch_counts {
+    uint64_t anomalies[WATCH_ANOMALY_COUNT];
+    uint64_t audits;         /* checkpoint audits run to the end */
+    uint64_t audits_dropped; /* begun, no verdict: the WAL restarted under them */
+    uint64_t pages_audited;  /* pages compared with their frame */
+    uint64_t frames_read;    /* WAL frames read and verified by the audit */
+    uint64_t lost_pages;     /* claimed checkpointed, not in the database file */
+};
+
+struct watch_state {
+    bool watched; /* watched closely now */
+    struct watch_counts counts;
+    /* A race signal (lost pages or backfill_past_end) the checker has not taken yet:
+     * state_race_signal_take(). */
+    bool race_signal;
+    int64_t last_signal_ms; /* wall clock of the last race signal; 0: none */
+};
+
 struct db_snapshot {
     const char *name; /* owned by the snapshot */
     const char *path;
@@ -131,6 +160,7 @@ struct db_snapshot {
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
     struct risk risk;        /* judged from the sample and the scan */
+    struct watch_state watch;
     struct evidence_state evidence;
 };
 
@@ -142,18 +172,18 @@ struct agent_stats {
     uint64_t scrapes;          /* /metrics responses */
     double last_render_s;      /* render time of the previous scrape */
     bool last_reload_ok;
-    int64_t last_reload_ok_ms;   /* last successful (re)load */
-    uint64_t reloads[2];         /* [0] failed, [1] succeeded */
-    uint64_t alert_posts[2];     /* posts to Alertmanager: [0] failed, [1] succeeded */
-    bool proc_scanned;           /* a /proc scan has run */
-    double last_proc_scan_s;     /* its wall time */
-    struct procscan_stats procs; /* its counts */
+    int64_t last_reload_ok_ms;       /* last successful (re)load */
+    uint64_t reloads[2];             /* [0] failed, [1] succeeded */
+    uint64_t alert_posts[2];         /* posts to Alertmanager: [0] failed, [1] succeeded */
+    bool proc_scanned;               /* a /proc scan has run */
+    double last_proc_scan_s;         /* its wall time */
+    struct procscan_stats procs;     /* its counts */
     int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
     /* check runs of every database, by result; never reset */
     uint64_t check_runs[CHECK_RESULT_COUNT];
-    uint64_t http_closed[2];     /* connections closed by http.c: [0] deadline, [1] hang-up */
-    uint64_t log_dropped;        /* log lines dropped by the rate limit (copied at snapshot) */
+    uint64_t http_closed[2];         /* connections closed by http.c: [0] deadline, [1] hang-up */
+    uint64_t log_dropped;            /* log lines dropped by the rate limit (copied at snapshot) */
 };
 
 /* One [databases:NAME] section's last rescan (agent/fleet.c): files, by what became of them. */
@@ -202,6 +232,17 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
 
 /* The glob sections' counts of the last rescan, replacing the previous ones. */
 void state_put_globs(struct state *s, const struct glob_stats *g, size_t n);
+/* The close watch: whether database idx is watched closely, what it counted since the last
+ * call (added; a lost page or a backfill_past_end also raises the race signal), whether it is
+ * exposed to the WAL-reset race now (the risk reason wal_reset_race: WAL, a vulnerable library
+ * and two or more connections), and the checker's side of the signal: true once per signal,
+ * which it clears. */
+void state_watch_set(struct state *s, size_t idx, bool watched);
+void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add, int64_t now_ms);
+bool state_watch_exposed(struct state *s, size_t idx);
+bool state_race_signal_take(struct state *s, size_t idx);
+/* Runs of database idx that completed (ok or malformed), any kind: checkauto_kind()'s count. */
+uint64_t state_check_completed_runs(struct state *s, size_t idx);
 /* An evidence copy attempt for malformed episode `episode` of database idx; path when ok. */
 void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evidence_result r,
                          const char *path, int64_t now_ms);

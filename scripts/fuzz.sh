@@ -53,6 +53,9 @@ printf 'deflate;q=1.0, gzip;q=0.5, *;q=0' >"$seeds/http/weights"
 printf '3.40.1' >"$seeds/sqlitever/debian12"
 printf '3.8.11.1' >"$seeds/sqlitever/four-part"
 [ -f conf/sqlite-agent.ini ] && cp conf/sqlite-agent.ini "$seeds/config/"
+# The WAL frame parser and the checkpoint audit start from a real -wal (fuzz_walframe.c).
+mkdir -p "$seeds/walframe"
+cp "$seeds/fileformat/seed-wal" "$seeds/walframe/"
 
 for t in $targets; do
     name=${t#fuzz_}

@@ -86,6 +86,34 @@ Test(alerts, active_table)
     }
 }
 
+/* SQLiteWALResetRace: for an hour after the close watch's last race signal. */
+Test(alerts, wal_reset_race)
+{
+    static const struct {
+        int64_t last_signal_ms, now_ms;
+        bool expect;
+    } cases[] = {
+        {0, 5000000, false},
+        {1000, 1000, true},
+        {1000, 1000 + ALERTS_RACE_HOLD_MS - 1, true},
+        {1000, 1000 + ALERTS_RACE_HOLD_MS, false},
+    };
+    struct db_config db = {.name = "a",
+                           .path = "/a",
+                           .check = CHECK_QUICK,
+                           .check_interval_ms = 60000,
+                           .check_timeout_ms = 10000};
+
+    cr_expect_str_eq(alerts_name(ALERT_WAL_RESET_RACE), "SQLiteWALResetRace");
+    cr_expect_str_eq(alerts_severity(ALERT_WAL_RESET_RACE), "critical");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct db_snapshot d = {.name = "a", .path = "/a", .kind = CHECK_QUICK};
+        d.watch.last_signal_ms = cases[i].last_signal_ms;
+        cr_expect_eq(alerts_active(ALERT_WAL_RESET_RACE, &d, &db, 0, cases[i].now_ms),
+                     cases[i].expect, "case %zu", i);
+    }
+}
+
 Test(alerts, json_escapes_and_fields)
 {
     struct db_snapshot d = {.name = "or\"ders", .path = "/srv/a\\b\n.db"};

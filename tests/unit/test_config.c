@@ -297,7 +297,7 @@ Test(config, load_errors)
         {"check and log_level values",
          "[agent]\nlog_level = verbose\n[database:a]\npath = /a\ncheck = Quick\n",
          "t.ini:2: log_level: invalid value \"verbose\" (expected debug, info, warn or error)\n"
-         "t.ini:5: check: invalid value \"Quick\" (expected quick, integrity or off)\n"},
+         "t.ini:5: check: invalid value \"Quick\" (expected quick, integrity, auto or off)\n"},
         {"log_format value", "[agent]\nlog_format = JSON\n" DB_OK,
          "t.ini:2: log_format: invalid value \"JSON\" (expected logfmt or json)\n"},
         {"listen values",
@@ -369,7 +369,7 @@ Test(config, load_errors)
         {"quoted path", "[database:a]\npath = \"/srv/a.db\"\n",
          "t.ini:2: path: value is in quotes, which would be kept as part of it; remove them\n"},
         {"a long bad value is cut in the message", "[database:a]\npath = /a\ncheck = " X60 "yyy\n",
-         "t.ini:3: check: invalid value \"" X60 "...\" (expected quick, integrity or off)\n"},
+         "t.ini:3: check: invalid value \"" X60 "...\" (expected quick, integrity, auto or off)\n"},
         {"every problem, in file order, then the per-section checks",
          "log_level = info\n"
          "[agent]\n"
@@ -391,7 +391,7 @@ Test(config, load_errors)
          "t.ini:5: colour: unknown key in [agent]\n"
          "t.ini:6: [alertmanagr]: unknown section (expected [agent], [alertmanager], "
          "[database:NAME] or [databases:NAME])\n"
-         "t.ini:9: check: invalid value \"sometimes\" (expected quick, integrity or off)\n"
+         "t.ini:9: check: invalid value \"sometimes\" (expected quick, integrity, auto or off)\n"
          "t.ini:10: [database:a]: duplicate database name (first at line 8)\n"
          "t.ini:12: [database:]: empty database name\n"
          "t.ini:14: sample_interval: invalid duration \"1y\" (expected e.g. 500ms, 15s, 5m, 1h, "
@@ -747,6 +747,52 @@ Test(config, patched_versions_and_alertmanager)
     cr_expect_eq(c->am.timeout_ms, 10000);
     cr_expect_not_null(c->am.runbook_url);
     config_free(c);
+}
+
+/* The close watch's keys (issue 12) and check = auto. */
+Test(config, close_watch_keys)
+{
+    static const struct {
+        const char *text;
+        const char *errors; /* NULL: loads */
+        int64_t interval_ms;
+        int max;
+        enum watch_mode watch;
+        enum check_kind check;
+    } cases[] = {
+        {"[database:a]\npath = /a\n", NULL, 2, 8, WATCH_NORMAL, CHECK_QUICK},
+        {"[agent]\nwalindex_watch_interval = 5ms\nwalindex_watch_max = 0\n"
+         "[database:a]\npath = /a\nwatch = close\ncheck = auto\n",
+         NULL, 5, 0, WATCH_CLOSE, CHECK_AUTO},
+        {"[agent]\nwalindex_watch_interval = 1s\nwalindex_watch_max = 1024\n"
+         "[database:a]\npath = /a\nwatch = normal\n",
+         NULL, 1000, 1024, WATCH_NORMAL, CHECK_QUICK},
+        {"[agent]\nwalindex_watch_interval = 0ms\n[database:a]\npath = /a\n",
+         "t.ini:2: walindex_watch_interval: \"0ms\" is out of range (1ms..1s)\n", 0, 0, 0, 0},
+        {"[agent]\nwalindex_watch_max = 1025\n[database:a]\npath = /a\n",
+         "t.ini:2: walindex_watch_max: \"1025\" is out of range (0..1024)\n", 0, 0, 0, 0},
+        {"[database:a]\npath = /a\nwatch = Close\n",
+         "t.ini:3: watch: invalid value \"Close\" (expected normal or close)\n", 0, 0, 0, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config *c = NULL;
+        char *errs = load(cases[i].text, &c);
+
+        if (cases[i].errors) {
+            cr_expect_null(c, "case %zu", i);
+            cr_expect_str_eq(errs, cases[i].errors, "case %zu", i);
+        } else {
+            cr_assert_not_null(c, "case %zu: %s", i, errs);
+            cr_expect_eq(c->walindex_watch_interval_ms, cases[i].interval_ms, "case %zu", i);
+            cr_expect_eq(c->walindex_watch_max, cases[i].max, "case %zu", i);
+            cr_expect_eq(c->dbs[0].watch, cases[i].watch, "case %zu", i);
+            cr_expect_eq(c->dbs[0].check, cases[i].check, "case %zu", i);
+        }
+        config_free(c);
+        free(errs);
+    }
+    cr_expect_str_eq(config_check_kind_str(CHECK_AUTO), "auto");
 }
 
 /* A file without databases loads (a packaged default watches nothing until edited), with a

@@ -856,3 +856,179 @@ Test(fileformat, real_wal_database, .fini = real_cleanup)
                  wi.n_backfill, (long long)ckpt[2]);
     cr_expect_eq(wi.n_backfill_attempted, (uint32_t)ckpt[2]);
 }
+
+/* ---- WAL frames ------------------------------------------------------------------------ */
+
+#define FR_PS 1024u
+#define FR_SALT1 0x01020304u
+#define FR_SALT2 0xa0b0c0d0u
+
+/* One frame as walEncodeFrame writes it, the checksum continued from prev (fileformat2 4.2,
+ * in the order the chain names). */
+static void frame_write(unsigned char *f, uint32_t pgno, uint32_t commit, bool big,
+                        const uint32_t prev[2], uint32_t out[2])
+{
+    uint32_t s[2];
+    unsigned char both[8 + FR_PS];
+
+    put4_be(f, pgno);
+    put4_be(f + 4, commit);
+    put4_be(f + 8, FR_SALT1);
+    put4_be(f + 12, FR_SALT2);
+    fill_garbage(f + 24, FR_PS, pgno + 7);
+    memcpy(both, f, 8);
+    memcpy(both + 8, f + 24, FR_PS);
+    /* fileformat2 4.2 continued from the previous frame's sums, word by word. */
+    s[0] = prev[0];
+    s[1] = prev[1];
+    for (size_t i = 0; i < sizeof(both); i += 8) {
+        s[0] += rd4(both + i, big) + s[1];
+        s[1] += rd4(both + i + 4, big) + s[0];
+    }
+    put4_be(f + 16, s[0]);
+    put4_be(f + 20, s[1]);
+    out[0] = s[0];
+    out[1] = s[1];
+}
+
+static void mut_fr_none(unsigned char *f)
+{
+    (void)f;
+}
+static void mut_fr_salt1(unsigned char *f)
+{
+    f[8] ^= 1;
+}
+static void mut_fr_salt2(unsigned char *f)
+{
+    f[15] ^= 0x80;
+}
+static void mut_fr_pgno0(unsigned char *f)
+{
+    memset(f, 0, 4);
+}
+static void mut_fr_page(unsigned char *f)
+{
+    f[24 + FR_PS - 1] ^= 1;
+}
+static void mut_fr_commit(unsigned char *f)
+{
+    f[7] ^= 1;
+}
+static void mut_fr_cksum(unsigned char *f)
+{
+    f[23] ^= 1;
+}
+
+Test(fileformat, wal_frame)
+{
+    static const struct {
+        const char *name;
+        bool big;
+        size_t len;
+        uint32_t chain_ps;
+        void (*mutate)(unsigned char *f);
+        enum ff_result want;
+    } cases[] = {
+        {"valid, little-endian sums", false, 24 + FR_PS, FR_PS, mut_fr_none, FF_OK},
+        {"valid, big-endian sums", true, 24 + FR_PS, FR_PS, mut_fr_none, FF_OK},
+        {"longer buffer", false, 24 + FR_PS + 9, FR_PS, mut_fr_none, FF_OK},
+        {"salt1 of another generation", false, 24 + FR_PS, FR_PS, mut_fr_salt1, FF_WRONG_SALT},
+        {"salt2 of another generation", true, 24 + FR_PS, FR_PS, mut_fr_salt2, FF_WRONG_SALT},
+        {"page number 0", false, 24 + FR_PS, FR_PS, mut_fr_pgno0, FF_BAD_VALUE},
+        {"page byte changed", false, 24 + FR_PS, FR_PS, mut_fr_page, FF_BAD_CHECKSUM},
+        {"commit size changed", true, 24 + FR_PS, FR_PS, mut_fr_commit, FF_BAD_CHECKSUM},
+        {"stored checksum changed", false, 24 + FR_PS, FR_PS, mut_fr_cksum, FF_BAD_CHECKSUM},
+        {"header only", false, 24, FR_PS, mut_fr_none, FF_TRUNCATED},
+        {"short header", false, 23, FR_PS, mut_fr_none, FF_TRUNCATED},
+        {"page one byte short", false, 24 + FR_PS - 1, FR_PS, mut_fr_none, FF_TRUNCATED},
+        {"chain with a bad page size", false, 24 + FR_PS, 1000, mut_fr_none, FF_BAD_VALUE},
+    };
+    static unsigned char f[2 * (24 + FR_PS)];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const uint32_t prev[2] = {0x11111111u, 0x22222222u};
+        struct ff_wal_chain c = {
+            cases[i].chain_ps, FR_SALT1, FR_SALT2, cases[i].big, {prev[0], prev[1]}};
+        struct ff_wal_frame out;
+        uint32_t want_sum[2];
+
+        memset(f, 0xee, sizeof(f));
+        frame_write(f, 77, 5, cases[i].big, prev, want_sum);
+        cases[i].mutate(f);
+        enum ff_result r = fileformat_parse_wal_frame(f, cases[i].len, &c, &out);
+        cr_expect_eq(r, cases[i].want, "%s: %s", cases[i].name, fileformat_result_str(r));
+        if (r == FF_OK) {
+            cr_expect_eq(out.pgno, 77u, "%s", cases[i].name);
+            cr_expect_eq(out.commit_pages, 5u, "%s", cases[i].name);
+            cr_expect_eq(c.cksum[0], want_sum[0], "%s: chain advances", cases[i].name);
+            cr_expect_eq(c.cksum[1], want_sum[1], "%s", cases[i].name);
+        } else {
+            cr_expect_eq(c.cksum[0], prev[0], "%s: chain unchanged", cases[i].name);
+            cr_expect_eq(c.cksum[1], prev[1], "%s", cases[i].name);
+        }
+    }
+}
+
+Test(fileformat, wal_frame_offset)
+{
+    cr_expect_eq(fileformat_wal_frame_offset(4096, 0), 0u);
+    cr_expect_eq(fileformat_wal_frame_offset(4096, 1), 32u);
+    cr_expect_eq(fileformat_wal_frame_offset(4096, 2), 32u + 4120u);
+    cr_expect_eq(fileformat_wal_frame_offset(65536, 100000), 32u + 99999ull * 65560u);
+}
+
+/* Every frame SQLite wrote verifies, chained from its WAL header, up to mxFrame, with the
+ * page numbers and commit sizes it wrote; the next frame slot (none) does not. */
+Test(fileformat, real_wal_frames, .fini = real_cleanup)
+{
+    unsigned char shm[FF_WALINDEX_READ_SIZE];
+    struct ff_wal_header w;
+    struct ff_walindex wi;
+    struct ff_wal_chain c;
+    struct ff_wal_frame fr;
+    uint64_t wal_size;
+    uint32_t commits = 0, last_commit = 0;
+
+    snprintf(real_dir, sizeof(real_dir), "/tmp/test_fileformat.XXXXXX");
+    cr_assert_not_null(mkdtemp(real_dir), "mkdtemp");
+    snprintf(real_db, sizeof(real_db), "%s/frames.db", real_dir);
+    cr_assert_eq(sqlite3_open(real_db, &real_conn), SQLITE_OK);
+    real_exec("PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+              "CREATE TABLE t(x); CREATE INDEX ti ON t(x);");
+    for (int i = 0; i < 20; i++)
+        real_exec("INSERT INTO t SELECT randomblob(300) FROM (SELECT 1 UNION ALL SELECT 2);");
+
+    real_read("-shm", shm, sizeof(shm), NULL);
+    cr_assert_eq(fileformat_parse_walindex(shm, sizeof(shm), &wi), FF_OK);
+    cr_assert_gt(wi.mx_frame, 20u);
+    unsigned char hdr[FF_WAL_HEADER_SIZE];
+    real_read("-wal", hdr, sizeof(hdr), &wal_size);
+    cr_assert_eq(fileformat_parse_wal_header(hdr, sizeof(hdr), &w), FF_OK);
+    fileformat_wal_chain_init(&w, &c);
+
+    size_t fsz = 24 + 2048;
+    unsigned char *all = malloc(wal_size);
+    cr_assert_not_null(all);
+    real_read("-wal", all, wal_size, NULL);
+    for (uint32_t i = 1; i <= wi.mx_frame; i++) {
+        uint64_t off = fileformat_wal_frame_offset(2048, i);
+        cr_assert_leq(off + fsz, wal_size);
+        enum ff_result r = fileformat_parse_wal_frame(all + off, fsz, &c, &fr);
+        cr_assert_eq(r, FF_OK, "frame %u: %s", i, fileformat_result_str(r));
+        cr_expect_gt(fr.pgno, 0u);
+        if (fr.commit_pages) {
+            commits++;
+            last_commit = i;
+        }
+    }
+    cr_expect_eq(last_commit, wi.mx_frame, "mxFrame is the last commit frame");
+    cr_expect_geq(commits, 21u, "one commit frame per transaction");
+    cr_expect_eq(fr.commit_pages, wi.n_page);
+    /* WalIndexHdr.aFrameCksum (offset 24, native order) is the last frame's checksum. */
+    uint32_t ack[2];
+    memcpy(ack, shm + 24, sizeof(ack));
+    cr_expect_eq(c.cksum[0], ack[0], "chain %08x, wal-index %08x", c.cksum[0], ack[0]);
+    cr_expect_eq(c.cksum[1], ack[1]);
+    free(all);
+}
