@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "fileformat.h"
+#include "risk.h"
 #include "problems.h"
 #include "sqlitever.h"
 

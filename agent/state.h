@@ -16,7 +16,7 @@
 #include "fileformat.h"
 #include "fsclass.h"
 #include "problems.h"
-#include "risk.h"
+#include "agent.h"
 
 enum sample_status {
     SAMPLE_NONE = 0,   /* not sampled yet */
