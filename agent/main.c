@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "procwatch.h"
 #include "sampler.h"
 #include "sqlitever.h"
 #include "state.h"
@@ -171,6 +172,7 @@ struct workers {
     struct walwatch *walwatch; /* the close watch of the wal-index (issue 12) */
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
+    struct procwatch *procwatch; /* the /proc scan and the risk verdict */
     struct evidence *evidence;   /* NULL without evidence_dir */
 };
 
@@ -182,6 +184,7 @@ static void workers_free(struct workers *w)
     /* After the checkers: the sampler and the watch close their descriptors, and no
      * connection is open. */
     walwatch_free(w->walwatch);
+    procwatch_free(w->procwatch);
     sampler_free(w->sampler);
     fdguard_set_free(w->guards, w->cfg ? w->cfg->ndbs : 0);
     config_free(w->cfg);
@@ -212,6 +215,7 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
         return -1;
     }
     w->sampler = sampler_new(cfg, st, w->guards);
+    w->procwatch = procwatch_new(cfg, st);
     /* A race signal should wake the checker for an integrity check at once (checkauto.h);
      * the checker takes the signal from the state when its run is due until then. */
     w->walwatch = walwatch_new(cfg, st, w->guards, NULL, NULL);
@@ -220,7 +224,7 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->alertpush = alertpush_new(cfg, st, instance);
     bool evidence_failed;
     w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
-    if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL ||
+    if (w->sampler == NULL || w->procwatch == NULL || w->walwatch == NULL || w->checker == NULL ||
         (cfg->am.nurls > 0 && w->alertpush == NULL) || evidence_failed ||
         state_configure(st, cfg) != 0) {
         workers_free(w);
@@ -231,8 +235,8 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 
 static int workers_start(struct workers *w)
 {
-    if (sampler_start(w->sampler) != 0 || walwatch_start(w->walwatch) != 0 ||
-        checker_start(w->checker) != 0)
+    if (sampler_start(w->sampler) != 0 || procwatch_start(w->procwatch) != 0 ||
+        walwatch_start(w->walwatch) != 0 || checker_start(w->checker) != 0)
         return -1;
     if (w->evidence != NULL && evidence_start(w->evidence) != 0)
         return -1;
@@ -245,6 +249,7 @@ static void workers_stop(struct workers *w)
     evidence_stop(w->evidence);
     checker_stop(w->checker);
     walwatch_stop(w->walwatch);
+    procwatch_stop(w->procwatch);
     sampler_stop(w->sampler);
 }
 
@@ -324,6 +329,7 @@ static int run_once(struct config *base, const struct build_info *bi)
         return EXIT_USAGE;
     }
     sampler_run_pass(w.sampler);
+    procwatch_run_pass(w.procwatch);
     for (size_t i = 0; i < cfg->ndbs; i++) {
         struct check_outcome o;
         if (cfg->dbs[i].check == CHECK_OFF)

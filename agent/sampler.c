@@ -20,8 +20,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "procscan.h"
-#include "risk.h"
 #include "safeopen.h"
 #include "ticker.h"
 
@@ -51,14 +49,6 @@ struct db_files {
 
 struct sampler {
     const struct config *cfg;
-    /* The /proc scan: one pass for every database, after a sampling pass, at most once per
-     * [agent] sample_interval. NULL when it could not be set up (the agent goes on without). */
-    struct procscan *ps;
-    struct procscan_target *targets; /* 2 per database: the file, its -wal */
-    struct procscan_result *results;
-    struct proc_usage *procs; /* per database, from the last scan */
-    struct sample *last;      /* per database, the last sample */
-    int64_t next_scan_ms;     /* monotonic */
     struct state *state;
     struct fdguard *const *guards;
     struct db_files *dbs;
@@ -94,21 +84,11 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
         sampler_free(sp);
         return NULL;
     }
-    size_t n = cfg->ndbs ? cfg->ndbs : 1;
-    sp->targets = calloc(2 * n, sizeof(*sp->targets));
-    sp->results = calloc(2 * n, sizeof(*sp->results));
-    sp->procs = calloc(n, sizeof(*sp->procs));
-    sp->last = calloc(n, sizeof(*sp->last));
     sp->memo = calloc(1, sizeof(*sp->memo));
-    if (sp->targets == NULL || sp->results == NULL || sp->procs == NULL || sp->last == NULL ||
-        sp->memo == NULL) {
+    if (sp->memo == NULL) {
         sampler_free(sp);
         return NULL;
     }
-    sp->ps = procscan_new(0);
-    if (sp->ps == NULL)
-        log_warn("cannot set up the /proc scan; risk factors from processes are not reported",
-                 NULL);
     for (size_t i = 0; i < cfg->ndbs; i++)
         for (int k = 0; k < FILE_COUNT; k++)
             sp->dbs[i].file[k].fd = -1;
@@ -300,14 +280,6 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, const char *p
     out->walindex_result = r;
 }
 
-static void put_risk(struct sampler *sp, size_t i)
-{
-    struct risk r;
-
-    risk_assess(&sp->last[i], &sp->procs[i], sp->cfg->patched, sp->cfg->npatched, &r);
-    state_put_risk(sp->state, i, &sp->procs[i], &r);
-}
-
 /* The database's path is resolved as SQLite resolves it, at every sample (a link can change),
  * and the -wal and -shm sampled next to what it names, where SQLite reads them. */
 static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo *m,
@@ -344,45 +316,14 @@ static void sample_one(struct sampler *sp, size_t i)
     memset(&s, 0, sizeof(s));
     sample_files(f, g, sp->memo, &s);
     s.taken_ms = clock_wall_ms();
+    /* What the /proc scan (procwatch.c) looks for: the files the sample opened. */
+    s.db_seen = f->file[FILE_DB].present;
+    s.db_dev = f->file[FILE_DB].dev;
+    s.db_ino = f->file[FILE_DB].ino;
+    s.wal_seen = f->file[FILE_WAL].present;
+    s.wal_dev = f->file[FILE_WAL].dev;
+    s.wal_ino = f->file[FILE_WAL].ino;
     state_put_sample(sp->state, i, &s);
-    sp->last[i] = s;
-    put_risk(sp, i);
-}
-
-/* Where the scan looks: the inodes the last sample opened (0: absent, skipped), whether or not
- * the descriptor is still open. */
-static void set_targets(struct sampler *sp)
-{
-    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
-        for (int k = 0; k < 2; k++) {
-            const struct watched *w = &sp->dbs[i].file[k == 0 ? FILE_DB : FILE_WAL];
-            struct procscan_target *t = &sp->targets[2 * i + (size_t)k];
-            t->dev = w->present ? w->dev : 0;
-            t->ino = w->present ? w->ino : 0;
-        }
-    }
-}
-
-static void scan_processes(struct sampler *sp)
-{
-    struct procscan_stats stats;
-    double t0 = clock_mono_s();
-
-    if (sp->ps == NULL)
-        return;
-    set_targets(sp);
-    if (procscan_set_targets(sp->ps, sp->targets, 2 * sp->cfg->ndbs) != 0 ||
-        procscan_run(sp->ps, sp->results, &stats) != 0) {
-        log_warn("the /proc scan failed", "error", strerror(errno), NULL);
-        return;
-    }
-    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
-        sp->procs[i].scanned = true;
-        sp->procs[i].db = sp->results[2 * i];
-        sp->procs[i].wal = sp->results[2 * i + 1];
-        put_risk(sp, i);
-    }
-    state_proc_scan_done(sp->state, clock_mono_s() - t0, &stats);
 }
 
 void sampler_run_pass(struct sampler *sp)
@@ -393,7 +334,6 @@ void sampler_run_pass(struct sampler *sp)
     for (size_t i = 0; i < sp->cfg->ndbs; i++)
         sample_one(sp, i);
     state_sample_pass_done(sp->state, clock_mono_s() - t0);
-    scan_processes(sp);
 }
 
 /* One round of the sampling thread: samples the databases that are due, and returns how long
@@ -422,10 +362,6 @@ static int64_t sample_due(void *arg)
     }
     if (any)
         state_sample_pass_done(sp->state, clock_mono_s() - t0);
-    if (any && now >= sp->next_scan_ms) {
-        scan_processes(sp);
-        sp->next_scan_ms = now + sp->cfg->sample_interval_ms;
-    }
     return next - clock_mono_ms();
 }
 
@@ -453,11 +389,6 @@ void sampler_free(struct sampler *sp)
         }
     }
     free(sp->dbs);
-    procscan_free(sp->ps);
-    free(sp->targets);
-    free(sp->results);
-    free(sp->procs);
-    free(sp->last);
     free(sp->memo);
     ticker_destroy(&sp->ticker);
     free(sp);

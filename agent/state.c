@@ -509,3 +509,11 @@ void state_scrape_served(struct state *s)
     s->agent.scrapes++;
     pthread_mutex_unlock(&s->lock);
 }
+
+uint64_t state_sample_passes(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t n = s->agent.sample_passes;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}

@@ -49,6 +49,10 @@ struct sample {
     enum ff_result walindex_result; /* after retries, when shm_present */
     struct ff_walindex walindex;    /* valid when walindex_result is FF_OK */
     bool fs_known;                  /* statfs of the database file succeeded */
+    /* The files this sample opened, for the /proc scan (procwatch.c) */
+    bool db_seen, wal_seen;
+    dev_t db_dev, wal_dev;
+    ino_t db_ino, wal_ino;
     struct fsclass fs;              /* its filesystem */
 };
 
@@ -251,6 +255,8 @@ void state_scrape_done(struct state *s, double render_seconds);
 /* expo.c's: a counter of the changes a render shows, to tell when to render again; the time
  * its last render took; and a scrape served from that render. */
 uint64_t state_generation(struct state *s);
+/* Completed sampling passes (procwatch.c scans after one). */
+uint64_t state_sample_passes(struct state *s);
 void state_render_done(struct state *s, double render_seconds);
 void state_scrape_served(struct state *s);
 /* HTTP connections closed for their deadline and because their client hung up mid-request. */
