@@ -24,7 +24,7 @@ bench_start "$conf" "$dir/latency.log"
 # 60 s, or 10 ms a database for a fleet.
 limit=$((n / 10 > 600 ? n / 10 : 600))
 i=0
-until [ "$(bench_sum sqlite_check_runs_total)" -ge "$n" ]; do
+until [ "$(bench_sum sqlite_agent_check_runs_total)" -ge "$n" ]; do
     i=$((i + 1))
     [ $i -lt $limit ] || bench_die "the first checks did not finish in $((limit / 10)) s"
     sleep 0.1
