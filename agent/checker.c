@@ -4,20 +4,31 @@
  * Classification is the honest part: corruption is only what SQLite itself calls corruption
  * (SQLITE_CORRUPT, SQLITE_NOTADB, or a check row other than "ok"). A check that could not run,
  * because the file was busy, missing, unreadable, or too slow, is counted as such and never
- * changes the verdict.
+ * changes the verdict. This file gathers the facts of a run; verdict.c decides.
+ *
+ * A check never makes the application wait: it steps aside for a waiting writer (rollback
+ * journal) or a blocking checkpoint (WAL), and goes on in units (checkunits.h) that each hold
+ * a snapshot briefly.
  */
 #include "checker.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "checkauto.h"
+#include "checkunits.h"
 #include "clock.h"
 #include "dbopen.h"
 #include "log.h"
+#include "prio.h"
+#include "problems.h"
 #include "ticker.h"
+#include "verdict.h"
 
 /* A WAL reader sees SQLITE_BUSY only briefly (another connection is running recovery or
  * restarting the WAL); waiting longer would only delay the next check. */
@@ -30,67 +41,100 @@
 
 /* How often the watchdog looks at running checks: a waiting writer is released within this,
  * well inside any sensible busy timeout. */
-#define WATCH_MS 20
+#define WATCH_MS 10
 /* With no check running the watchdog only wakes this rarely; a starting check wakes it. */
 #define WATCH_IDLE_MS 60000
+/* The progress handler looks at the -shm lock bytes at most this often (two fcntl calls). */
+#define PROBE_MS 5
+/* Between units, while the application's checkpoint or writer is still waiting, the check
+ * looks again this often before it starts its next read transaction. */
+#define RESUME_POLL_MS 5
 
 /* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
     char rows[256]; /* the first problem rows, "; "-separated, for the log (as detail) */
     const struct db_config *db;
-    uint32_t *kinds; /* the outcome's problem rows by kind (problems.h) */
+    uint32_t *kinds;      /* the outcome's problem rows by kind (problems.h) */
+    enum check_kind kind; /* quick or integrity, for this run (checkauto.h) */
     const atomic_bool *stop;
     struct dbopen open;
+    struct dbopen_shm shm; /* WAL, locked: the lock bytes the watchdog reads */
+    struct dbopen_io io;
     sqlite3 *conn;
     int64_t deadline_ms; /* monotonic */
     atomic_bool timed_out;
     atomic_bool stopped;
-    atomic_bool yielded; /* stepped aside for a waiting writer */
+    atomic_bool yielded;             /* stepping aside for a waiting writer or checkpoint */
+    atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
+    atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
+    uint32_t problems;
+    uint32_t yields;
+    double snapshot_max_s;
+    uint64_t bytes_reported; /* of io.bytes, already in the snapshot */
+    struct state *state;     /* NULL for --once */
+    size_t idx;
+    pid_t tid;           /* the worker thread running it */
+    bool can_boost;      /* check_priority idle, and the watchdog may raise it (prio.h) */
+    atomic_bool boosted; /* raised for a step aside; lowered again before the next unit */
 };
+
+/* wal.c: a FULL, RESTART or TRUNCATE checkpoint holds the write and checkpoint locks while it
+ * waits for readers, and every writer of the application queues behind it. Seen for longer
+ * than check_yield_after (a checkpoint that is not waiting for the check is done by then),
+ * the check steps aside. A writer alone or a PASSIVE checkpoint alone waits for no reader. */
+static bool checkpoint_waiting(struct run *r, int64_t now)
+{
+    int_least64_t last = atomic_load(&r->probed_ms);
+
+    if (r->shm.fd < 0)
+        return false;
+    if (now - last >= PROBE_MS && atomic_compare_exchange_strong(&r->probed_ms, &last, now)) {
+        if (dbopen_wal_locks(&r->shm) != DBOPEN_WAL_CHECKPOINT_BLOCKING) {
+            atomic_store(&r->blocked_ms, 0);
+        } else {
+            int_least64_t none = 0;
+            atomic_compare_exchange_strong(&r->blocked_ms, &none, now);
+        }
+    }
+    int_least64_t since = atomic_load(&r->blocked_ms);
+    return since != 0 && now - since >= r->db->check_yield_after_ms;
+}
 
 /* Whether the run must end now, and why (the flag). */
 static bool run_must_end(struct run *r)
 {
+    int64_t now = clock_mono_ms();
+
     if (atomic_load(r->stop)) {
         atomic_store(&r->stopped, true);
         return true;
     }
-    if (clock_mono_ms() >= r->deadline_ms) {
+    if (now >= r->deadline_ms) {
         atomic_store(&r->timed_out, true);
         return true;
     }
     /* A rollback-journal check holds SHARED; a writer that wants to commit takes PENDING and
      * waits for it. Stepping aside at once keeps the writer's wait to its next busy-handler
      * retry, well inside any busy timeout, so it never sees "database is locked". */
-    if (dbopen_writer_waiting(&r->open)) {
+    if (dbopen_writer_waiting(&r->open) || checkpoint_waiting(r, now)) {
         atomic_store(&r->yielded, true);
         return true;
     }
     return false;
 }
 
+/* Whether the run is ending: flags only, no probe (a read-budget wait asks this). */
+static bool run_ending(void *arg)
+{
+    struct run *r = arg;
+
+    return atomic_load(&r->stopped) || atomic_load(&r->timed_out) || atomic_load(&r->yielded) ||
+           atomic_load(r->stop) || clock_mono_ms() >= r->deadline_ms;
+}
+
 static int on_progress(void *arg)
 {
     return run_must_end(arg) ? 1 : 0;
-}
-
-/* Maps an SQLite result code of a failed step to a check result. */
-static enum check_result classify(const struct run *r, int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return CHECK_RESULT_MALFORMED;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return CHECK_RESULT_BUSY;
-    case SQLITE_INTERRUPT:
-        return atomic_load(&r->timed_out) ? CHECK_RESULT_TIMEOUT
-               : atomic_load(&r->yielded) ? CHECK_RESULT_BUSY
-                                          : CHECK_RESULT_ERROR;
-    default:
-        return CHECK_RESULT_ERROR;
-    }
 }
 
 /* Why the run failed, for the log: the caller decides whether to repeat it. */
@@ -107,151 +151,342 @@ void checker_log_failure(const struct db_config *db, const struct check_outcome 
             state_check_result_str(o->result), "detail", o->detail, NULL);
 }
 
+/* The pragma of a run of this kind (checkauto_kind chose it: the one place). */
+const char *checker_pragma_for_run(enum check_kind kind)
+{
+    return kind == CHECK_INTEGRITY ? "integrity_check" : "quick_check";
+}
+
 static int exec_pragma(sqlite3 *conn, const char *sql)
 {
     return sqlite3_exec(conn, sql, NULL, NULL, NULL);
 }
 
-/* Steps the check statement; counts rows other than "ok" and keeps the first few in the run's
- * rows[] for the log, which is written only once the verdict stands (an unlocked read that
- * raced a writer is thrown away, rows and all). */
-static int run_pragma(struct run *r, sqlite3 *conn, const char *sql, uint32_t *problems)
+/* Every row the check returns comes here: counts those other than "ok" and keeps the first
+ * few in rows[] for the log, which is written only once the verdict stands (an unlocked read
+ * that raced a writer is thrown away, rows and all). */
+static void run_note_row(struct run *r, const char *row)
+{
+    if (row != NULL && strcmp(row, "ok") == 0)
+        return;
+    r->kinds[problems_classify(row)]++;
+    if (r->problems < LOG_ROWS_MAX) {
+        size_t used = strlen(r->rows);
+        snprintf(r->rows + used, sizeof(r->rows) - used, "%s%s", used ? "; " : "",
+                 row ? row : "(null)");
+    }
+    r->problems++;
+}
+
+/* Steps one check statement: one read transaction, timed for snapshot_max_s. */
+static int run_pragma(struct run *r, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(conn, sql, -1, &stmt, NULL);
+    double t0 = clock_mono_s();
+    int rc = sqlite3_prepare_v2(r->conn, sql, -1, &stmt, NULL);
 
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(stmt);
         if (rc != SQLITE_ROW)
             break;
-        const char *row = (const char *)sqlite3_column_text(stmt, 0);
-        if (row != NULL && strcmp(row, "ok") == 0)
-            continue;
-        r->kinds[problems_classify(row)]++;
-        if (*problems < LOG_ROWS_MAX) {
-            size_t used = strlen(r->rows);
-            snprintf(r->rows + used, sizeof(r->rows) - used, "%s%s", used ? "; " : "",
-                     row ? row : "(null)");
-        }
-        (*problems)++;
+        run_note_row(r, (const char *)sqlite3_column_text(stmt, 0));
     }
     sqlite3_finalize(stmt);
+    double held = clock_mono_s() - t0;
+    if (held > r->snapshot_max_s)
+        r->snapshot_max_s = held;
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* The body of a run on an open connection. Returns an SQLite result code. */
-static int check_on(struct run *r, sqlite3 *conn, uint32_t *problems)
+/* Before a read transaction: waits while the application's checkpoint or writer that made the
+ * check step aside is still there (starting a new snapshot would only put it back in the
+ * queue). False when the run must end instead (the flag says why). */
+static bool run_wait_clear(struct run *r)
 {
-    int rc;
+    for (;;) {
+        if (atomic_load(r->stop)) {
+            atomic_store(&r->stopped, true);
+            return false;
+        }
+        if (clock_mono_ms() >= r->deadline_ms) {
+            atomic_store(&r->timed_out, true);
+            return false;
+        }
+        bool blocked = r->shm.fd >= 0 ? dbopen_wal_locks(&r->shm) == DBOPEN_WAL_CHECKPOINT_BLOCKING
+                                      : dbopen_writer_waiting(&r->open);
+        if (!blocked) {
+            atomic_store(&r->yielded, false);
+            atomic_store(&r->blocked_ms, 0);
+            if (atomic_exchange(&r->boosted, false))
+                prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
+            return true;
+        }
+        atomic_store(&r->yielded, true);
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = RESUME_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
 
-    sqlite3_extended_result_codes(conn, 1);
-    sqlite3_busy_timeout(conn, CHECK_BUSY_TIMEOUT_MS);
-    sqlite3_progress_handler(conn, PROGRESS_OPS, on_progress, r);
-    /* No memory map: a damaged or concurrently truncated file must fail as an error code, not
-     * as SIGBUS, and the agent must not widen the damage mmap_size spreads. */
-    rc = exec_pragma(conn, "PRAGMA mmap_size=0");
-    if (rc == SQLITE_OK)
-        rc = exec_pragma(conn, "PRAGMA query_only=1");
-    if (rc == SQLITE_OK)
-        rc = run_pragma(r, conn,
-                        r->db->check == CHECK_INTEGRITY ? "PRAGMA integrity_check"
-                                                        : "PRAGMA quick_check",
-                        problems);
+/* Reports progress to the snapshot as the run goes: a step aside is counted when it happens,
+ * and the bytes and the longest snapshot so far move while a run keeps yielding. */
+static void run_progress(struct run *r, uint32_t done, uint32_t total, uint32_t new_yields)
+{
+    struct check_progress p = {.units_done = done,
+                               .units_total = total,
+                               .new_yields = new_yields,
+                               .new_read_bytes = r->io.bytes - r->bytes_reported,
+                               .snapshot_max_s = r->snapshot_max_s};
+
+    r->yields += new_yields;
+    r->bytes_reported = r->io.bytes;
+    if (r->state != NULL)
+        state_check_progress(r->state, r->idx, &p);
+}
+
+/* Whether rc ended a statement because the run stepped aside (and nothing else ends it). */
+static bool run_stepped_aside(struct run *r, int rc)
+{
+    return (rc & 0xff) == SQLITE_INTERRUPT && atomic_load(&r->yielded) &&
+           !atomic_load(&r->stopped) && !atomic_load(&r->timed_out);
+}
+
+/* After a step aside in WAL mode, the next read transaction starts no sooner than this, and
+ * only once the checkpoint is done: at most 1000 / YIELD_BACKOFF_MS steps aside a second,
+ * each costing the application's checkpoint at most check_yield_after + WATCH_MS + its next
+ * busy-handler retry, however often it checkpoints. */
+#define YIELD_BACKOFF_MS 100
+
+static void run_back_off(struct run *r)
+{
+    int64_t until = clock_mono_ms() + YIELD_BACKOFF_MS;
+
+    while (clock_mono_ms() < until && !atomic_load(r->stop) && clock_mono_ms() < r->deadline_ms) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = RESUME_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/*
+ * One unit (table NULL: the whole file). Returns an SQLite code; SQLITE_INTERRUPT with the
+ * run's flag set when the run must end. After a step aside:
+ *   - WAL: the unit runs again once the checkpoint is done (and YIELD_BACKOFF_MS has passed):
+ *     a periodic checkpointer leaves its whole period free right after it;
+ *   - rollback journal (retry false): the run ends (busy). A writer commits again within
+ *     milliseconds, and every restart would make one more commit wait; ending the run keeps
+ *     that to one commit per check_interval, as before units existed, and the next run
+ *     resumes here.
+ */
+static int run_unit(struct run *r, const char *table, bool retry, uint32_t done, uint32_t total)
+{
+    char *sql = checkunits_sql(checker_pragma_for_run(r->kind), table);
+    int rc = SQLITE_NOMEM;
+
+    while (sql != NULL) {
+        if (!run_wait_clear(r)) {
+            rc = SQLITE_INTERRUPT;
+            break;
+        }
+        rc = run_pragma(r, sql);
+        if (!run_stepped_aside(r, rc))
+            break;
+        run_progress(r, done, total, 1);
+        if (!retry)
+            break;
+        run_back_off(r);
+    }
+    sqlite3_free(sql);
     return rc;
 }
 
-/* A check's verdict must not rest on SQLite failing to parse a schema written by a newer
- * SQLite (a view using syntax the agent's library lacks): that is SQLITE_CORRUPT with
- * "malformed database schema (...) - near ...: syntax error" or "no such function", and it
- * says nothing about the file's integrity. */
-static bool schema_unsupported(sqlite3 *conn, int rc)
-{
-    const char *msg = conn ? sqlite3_errmsg(conn) : "";
+/* Where a pass goes on in the next run of the same database. */
+struct resume {
+    bool split;           /* false: a new pass, whole-file unit first */
+    enum check_kind kind; /* of the pass: a run of another kind starts a new one */
+    uint32_t next;        /* the split pass's next unit */
+    uint32_t of; /* its number of units (a schema that gained or lost a table starts over) */
+};
 
-    return (rc & 0xff) == SQLITE_CORRUPT && strncmp(msg, "malformed database schema", 25) == 0 &&
-           (strstr(msg, "syntax error") != NULL || strstr(msg, "no such") != NULL ||
-            strstr(msg, "unsupported") != NULL || strstr(msg, "unknown") != NULL);
+/* The split pass: each table in its own read transaction, from resume->next on. */
+static int run_split(struct run *r, struct resume *resume, struct check_outcome *out)
+{
+    struct checkunits u = {0};
+    int rc = run_wait_clear(r) ? checkunits_list(r->conn, &u) : SQLITE_INTERRUPT;
+
+    if (rc != SQLITE_OK) {
+        checkunits_free(&u); /* what a failed list holds */
+        return rc;
+    }
+    out->units_total = (uint32_t)u.n;
+    if (resume->of != u.n || resume->next >= u.n)
+        resume->next = 0;
+    resume->of = (uint32_t)u.n;
+    resume->split = true;
+    for (size_t i = resume->next; rc == SQLITE_OK && i < u.n; i++) {
+        out->units_done = (uint32_t)i;
+        resume->next = (uint32_t)i;
+        run_progress(r, out->units_done, out->units_total, 0);
+        rc = run_unit(r, u.tables[i], r->open.wal, out->units_done, out->units_total);
+        /* Dropped since the list was read: nothing left to check. */
+        if (rc == SQLITE_ERROR && strncmp(sqlite3_errmsg(r->conn), "no such table", 13) == 0)
+            rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK) {
+        out->units_done = out->units_total;
+        *resume = (struct resume){0};
+    }
+    checkunits_free(&u);
+    return rc;
+}
+
+/* The body of a run on an open connection: the whole-file unit first (a full pass when nothing
+ * makes it step aside for as long as it takes), and the split pass once it had to; a run
+ * resuming a split pass goes straight on with it. Returns an SQLite code. */
+static int check_on(struct run *r, struct resume *resume, struct check_outcome *out)
+{
+    int rc;
+
+    sqlite3_extended_result_codes(r->conn, 1);
+    sqlite3_busy_timeout(r->conn, CHECK_BUSY_TIMEOUT_MS);
+    sqlite3_progress_handler(r->conn, PROGRESS_OPS, on_progress, r);
+    /* No memory map: a damaged or concurrently truncated file must fail as an error code, not
+     * as SIGBUS, and the agent must not widen the damage mmap_size spreads. */
+    rc = exec_pragma(r->conn, "PRAGMA mmap_size=0");
+    if (rc == SQLITE_OK)
+        rc = exec_pragma(r->conn, "PRAGMA query_only=1");
+    if (rc != SQLITE_OK || resume->split)
+        return rc == SQLITE_OK ? run_split(r, resume, out) : rc;
+    out->units_total = 1;
+    run_progress(r, 0, 1, 0);
+    rc = run_unit(r, NULL, false, 0, 1);
+    if (rc == SQLITE_OK) {
+        out->units_done = 1;
+        out->whole_file = true;
+        return rc;
+    }
+    if (!run_stepped_aside(r, rc))
+        return rc;
+    *resume = (struct resume){.split = true};
+    if (!r->open.wal)
+        return rc; /* rollback journal: the next run goes on with the split pass */
+    run_back_off(r);
+    return run_split(r, resume, out);
 }
 
 static void watch_add(struct checker *ck, struct run *r);
 static void watch_remove(struct checker *ck, struct run *r);
 static int64_t watch_tick(void *arg);
+static struct state *checker_state(struct checker *ck);
+static bool checker_can_boost(struct checker *ck);
 
-/* One run; ck (NULL for --once) has its watchdog look after it while the connection is open. */
-static int run_check(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
-                     struct check_outcome *out, struct checker *ck)
+/* Opens per plan and runs the units; the facts go to the verdict. */
+static int run_open_and_check(struct run *r, struct fdguard *guard, struct checker *ck,
+                              struct resume *resume, struct check_outcome *out, const char **step)
 {
-    struct run r = {.db = db, .kinds = out->kinds, .stop = stop};
-    sqlite3 *conn = NULL;
-    double t0 = clock_mono_s();
-    uint32_t problems = 0;
-    const char *step = "check";
     int rc;
 
+    fdguard_connection_opening(guard);
+    rc = dbopen_open(r->db->path, &r->open, &r->conn);
+    if (rc != SQLITE_OK) {
+        *step = "open";
+        return r->conn ? sqlite3_extended_errcode(r->conn) : rc;
+    }
+    if (r->open.wal && r->open.mode != DBOPEN_IMMUTABLE)
+        dbopen_shm_open(r->conn, &r->shm, guard);
+    if (ck != NULL)
+        watch_add(ck, r);
+    rc = check_on(r, resume, out);
+    if (ck != NULL)
+        watch_remove(ck, r);
+    return rc;
+}
+
+/* One run; ck (NULL for --once) has its watchdog look after it while the connection is open.
+ * *resume is the split pass's next unit, carried from run to run of one database. */
+static int run_check(const struct db_config *db, enum check_kind kind, struct fdguard *guard,
+                     const atomic_bool *stop, struct check_outcome *out, struct checker *ck,
+                     size_t idx, struct resume *resume)
+{
+    struct run r = {
+        .db = db, .kinds = out->kinds, .kind = kind, .stop = stop, .shm = {.fd = -1}, .idx = idx};
+    struct verdict_facts f = {0};
+    struct verdict v;
+    double t0 = clock_mono_s();
+    const char *step = "check";
+    int rc = SQLITE_OK;
+
     r.deadline_ms = clock_mono_ms() + db->check_timeout_ms;
+    r.state = ck ? checker_state(ck) : NULL;
+    r.tid = prio_this_tid();
+    r.can_boost = ck != NULL && checker_can_boost(ck);
     memset(out, 0, sizeof(*out));
-    out->kind = db->check;
+    out->kind = kind;
+    if (resume->kind != kind)
+        *resume = (struct resume){.kind = kind};
+    ratelimit_init(&r.io.budget, db->check_max_read_rate, 0);
+    r.io.must_end = run_ending;
+    r.io.arg = &r;
+    dbopen_io_bind(&r.io);
 
     dbopen_plan(db->path, &r.open);
-    if (r.open.mode == DBOPEN_REFUSE) {
+    f.refused = r.open.mode == DBOPEN_REFUSE;
+    if (!f.refused)
+        rc = run_open_and_check(&r, guard, ck, resume, out, &step);
+    f.rc = rc;
+    f.errmsg = r.conn ? sqlite3_errmsg(r.conn) : NULL;
+    f.stopped = atomic_load(&r.stopped);
+    f.timed_out = atomic_load(&r.timed_out);
+    /* A run that stepped aside and then ran out of time did not finish because of the
+     * application: busy, like one that ends while stepping aside. */
+    f.yielded = atomic_load(&r.yielded) || (r.yields > 0 && f.timed_out);
+    f.problems = r.problems;
+    f.immutable = r.open.mode == DBOPEN_IMMUTABLE;
+    f.unchanged = f.immutable && dbopen_unchanged(db->path, &r.open);
+    f.wal_vanished = (rc & 0xff) == SQLITE_CANTOPEN && dbopen_wal_vanished(db->path, &r.open);
+    verdict_decide(&f, &v);
+    if (f.refused)
         snprintf(out->detail, sizeof(out->detail), "%s", r.open.why);
-        out->result = CHECK_RESULT_ERROR;
-        goto done;
+    else if (rc != SQLITE_OK)
+        describe_failure(out, v.unsupported ? "schema (written by a newer SQLite?)" : step, r.conn,
+                         rc);
+    if (!f.refused) {
+        sqlite3_close_v2(r.conn);
+        fdguard_connection_closed(guard);
     }
-    fdguard_connection_opening(guard);
-    rc = dbopen_open(db->path, &r.open, &conn);
-    if (rc != SQLITE_OK) {
-        step = "open";
-        rc = conn ? sqlite3_extended_errcode(conn) : rc;
-    } else {
-        r.conn = conn;
-        if (ck != NULL)
-            watch_add(ck, &r);
-        rc = check_on(&r, conn, &problems);
-        if (ck != NULL)
-            watch_remove(ck, &r);
-    }
-    bool unsupported = schema_unsupported(conn, rc);
-    if (rc != SQLITE_OK && !atomic_load(&r.stopped))
-        describe_failure(out, unsupported ? "schema (written by a newer SQLite?)" : step, conn, rc);
-    sqlite3_close_v2(conn);
-    fdguard_connection_closed(guard);
+    dbopen_io_bind(NULL);
+    if (atomic_exchange(&r.boosted, false))
+        prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
 
-    if (atomic_load(&r.stopped))
-        goto out;
-    /* Problem rows are SQLite's own finding even when the run then failed or timed out. */
-    if (problems > 0) {
-        out->result = CHECK_RESULT_MALFORMED;
+    out->result = v.result;
+    out->problems = v.keep_problems ? r.problems : 0;
+    /* A resumed pass is ok only because every unit before it was: once one is not, the next
+     * run starts a new pass, so damage is not forgotten by resuming past it. */
+    if (v.result != CHECK_RESULT_OK && v.result != CHECK_RESULT_BUSY &&
+        v.result != CHECK_RESULT_TIMEOUT)
+        *resume = (struct resume){0};
+    if (v.result == CHECK_RESULT_MALFORMED && r.problems > 0)
         snprintf(out->detail, sizeof(out->detail), "%s", r.rows);
-    } else if (rc == SQLITE_OK)
-        out->result = CHECK_RESULT_OK;
-    else if (unsupported)
-        out->result = CHECK_RESULT_ERROR;
-    else if ((rc & 0xff) == SQLITE_CANTOPEN && dbopen_wal_vanished(db->path, &r.open))
-        out->result = CHECK_RESULT_BUSY; /* the application closed it meanwhile */
-    else
-        out->result = classify(&r, rc);
-    if (r.open.mode == DBOPEN_IMMUTABLE && !dbopen_unchanged(db->path, &r.open)) {
-        /* Read without locks while a writer changed the file: no verdict either way. */
+    if (!v.keep_problems) {
         log_info("database changed during an unlocked check; not counted as a verdict", "db",
                  db->name, "path", db->path, NULL);
-        out->result = CHECK_RESULT_BUSY;
-        problems = 0;
         snprintf(out->detail, sizeof(out->detail), "the file changed during an unlocked read");
     }
-done:
-    out->problems = problems;
+    out->yields = r.yields;
+    out->snapshot_max_s = r.snapshot_max_s;
+    out->read_bytes = r.io.bytes - r.bytes_reported;
     out->duration_s = clock_mono_s() - t0;
     out->finished_ms = clock_wall_ms();
-out:
+    dbopen_shm_done(&r.shm, guard);
     dbopen_done(&r.open, guard);
-    return atomic_load(&r.stopped) ? -1 : 0;
+    return v.record ? 0 : -1;
 }
 
 int checker_run_one(const struct db_config *db, struct fdguard *guard, const atomic_bool *stop,
                     struct check_outcome *out)
 {
-    return run_check(db, guard, stop, out, NULL);
+    struct resume resume = {0};
+
+    return run_check(db, checkauto_kind(db->check, false, 0, false), guard, stop, out, NULL, 0,
+                     &resume);
 }
 
 /* ---- scheduling ------------------------------------------------------------------------ */
@@ -259,7 +494,9 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 struct job {
     int64_t next_due_ms; /* monotonic */
     bool running;
-    bool failing; /* the last run did not complete: its failure was logged at warn */
+    bool failing;         /* the last run did not complete: its failure was logged at warn */
+    bool race;            /* a race signal came during the run: run again at once */
+    struct resume resume; /* where the split pass goes on */
 };
 
 struct checker {
@@ -284,10 +521,21 @@ struct checker {
     struct ticker watchdog;
     pthread_mutex_t watch_lock;
     struct run **watched; /* check_workers slots */
+    bool boostable;       /* check threads at idle priority, and the watchdog may raise them */
     pthread_mutex_t lock; /* guards jobs */
     pthread_cond_t wake;
     atomic_bool stop;
 };
+
+static struct state *checker_state(struct checker *ck)
+{
+    return ck->state;
+}
+
+static bool checker_can_boost(struct checker *ck)
+{
+    return ck->boostable;
+}
 
 static void watch_add(struct checker *ck, struct run *r)
 {
@@ -321,6 +569,10 @@ static int64_t watch_tick(void *arg)
     for (int i = 0; i < ck->cfg->check_workers; i++) {
         struct run *r = ck->watched[i];
         if (r != NULL && run_must_end(r)) {
+            /* A low-priority thread on a busy host could take long to let go of its
+             * snapshot: it runs at the process's priority until it has. */
+            if (r->can_boost && !atomic_exchange(&r->boosted, true))
+                prio_boost(r->tid);
             sqlite3_interrupt(r->conn);
             dbopen_unblock(&r->open); /* an open(2) a FIFO holds: dbopen.h */
         }
@@ -422,7 +674,7 @@ static void log_verdict(const struct db_config *db, const struct check_outcome *
     if (o->result == CHECK_RESULT_MALFORMED && !was)
         log_error("database is malformed", "db", db->name, "path", db->path, "check",
                   config_check_kind_str(o->kind), "problem_rows", rows, "first_problems", o->detail,
-                  "recovery", "sqlite3 copy.db .recover | sqlite3 recovered.db", NULL);
+                  "recovery", "sqlite-agent-recover COPY recovered.db (docs/runbook.md)", NULL);
     else if (o->result == CHECK_RESULT_OK && was)
         log_info("database passes its check again", "db", db->name, "path", db->path, "check",
                  config_check_kind_str(o->kind), NULL);
@@ -432,9 +684,13 @@ static void run_job(struct checker *ck, size_t i)
 {
     const struct db_config *db = &ck->cfg->dbs[i];
     struct check_outcome o;
+    /* A race signal (walwatch.h) asks for an integrity check now, whatever the schedule. */
+    bool signal = state_race_signal_take(ck->state, i);
+    enum check_kind kind = checkauto_kind(db->check, state_watch_exposed(ck->state, i),
+                                          state_check_completed_runs(ck->state, i), signal);
 
     state_check_begin(ck->state, i);
-    if (run_check(db, ck->guards[i], &ck->stop, &o, ck) != 0)
+    if (run_check(db, kind, ck->guards[i], &ck->stop, &o, ck, i, &ck->jobs[i].resume) != 0)
         return; /* stopping: no verdict recorded */
     log_verdict(db, &o, state_check_end(ck->state, i, &o));
     /* A database that cannot be checked says so once, not every check_interval. */
@@ -449,6 +705,10 @@ static void run_job(struct checker *ck, size_t i)
 static void *worker_main(void *arg)
 {
     struct checker *ck = arg;
+
+    if (prio_set_this_thread(ck->cfg->check_priority, ck->boostable) != 0)
+        log_warn("cannot lower the check thread's priority; it runs at the agent's", "error",
+                 strerror(errno), NULL);
 
     pthread_mutex_lock(&ck->lock);
     while (!atomic_load(&ck->stop)) {
@@ -473,11 +733,26 @@ static void *worker_main(void *arg)
         ck->file_busy[ck->owner[i]] = false;
         /* Start to start, so a database is checked every check_interval however long the run;
          * a run longer than the interval is followed by the next one right away. */
-        j->next_due_ms = now + ck->cfg->dbs[i].check_interval_ms;
+        j->next_due_ms = j->race ? 0 : now + ck->cfg->dbs[i].check_interval_ms;
+        j->race = false;
         pthread_cond_broadcast(&ck->wake);
     }
     pthread_mutex_unlock(&ck->lock);
     return NULL;
+}
+
+void checker_race_signal(void *arg, size_t idx)
+{
+    struct checker *ck = arg;
+
+    pthread_mutex_lock(&ck->lock);
+    if (idx < ck->cfg->ndbs) {
+        /* A run under way started before the signal: the next one follows it at once. */
+        ck->jobs[idx].race = ck->jobs[idx].running;
+        ck->jobs[idx].next_due_ms = 0;
+    }
+    pthread_cond_broadcast(&ck->wake);
+    pthread_mutex_unlock(&ck->lock);
 }
 
 int checker_start(struct checker *ck)
@@ -486,6 +761,14 @@ int checker_start(struct checker *ck)
 
     for (size_t i = 0; i < ck->cfg->ndbs; i++)
         ck->jobs[i].next_due_ms = now;
+    ck->boostable = ck->cfg->check_priority == CHECK_PRIORITY_IDLE && prio_can_boost();
+    if (ck->cfg->check_priority == CHECK_PRIORITY_IDLE)
+        log_info("check threads run at idle priority", "nice", ck->boostable ? "19" : "10",
+                 "raised_to_step_aside",
+                 ck->boostable ? "yes"
+                               : "no (no CAP_SYS_NICE or "
+                                 "RLIMIT_NICE 20)",
+                 NULL);
     if (ticker_start(&ck->watchdog) != 0)
         return -1;
     for (int t = 0; t < ck->cfg->check_workers; t++) {

@@ -24,6 +24,9 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 void checker_log_failure(const struct db_config *db, const struct check_outcome *o,
                          enum log_level level);
 
+/* "quick_check" or "integrity_check": the pragma a run of db uses. */
+const char *checker_pragma_for_run(enum check_kind kind);
+
 struct checker;
 
 /* cfg, st and guards (cfg->ndbs) must outlive the checker. */
@@ -34,6 +37,9 @@ void checker_free(struct checker *ck); /* accepts NULL; stop first */
 /* cfg->check_workers threads; each database is checked right away, then every
  * check_interval (measured start to start). */
 int checker_start(struct checker *ck);
+/* walwatch.h's on_signal: database idx showed the WAL-reset race's trace; its next check runs
+ * now, as integrity_check (checkauto.h). Any thread. */
+void checker_race_signal(void *arg, size_t idx);
 /* Interrupts running checks and joins the workers. */
 void checker_stop(struct checker *ck);
 

@@ -37,6 +37,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,6 +69,7 @@
 #define SAMPLE_BOUNDS 100, HOUR
 #define CHECK_BOUNDS 100, 7 * DAY
 #define TIMEOUT_BOUNDS 100, HOUR
+#define YIELD_BOUNDS 0, 10 * SEC
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
 #define RESCAN_BOUNDS SEC, DAY
@@ -308,6 +310,22 @@ static int set_log_format(const struct config_key *k, void *base, const char *va
     }
     *(enum log_format *)((char *)base + k->offset) = f;
     return 0;
+}
+
+/* "idle" or "normal": the CPU and I/O priority of check threads (prio.h). */
+static int set_priority(const struct config_key *k, void *base, const char *value, char *why,
+                        size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+
+    if (strcmp(value, "idle") == 0 || strcmp(value, "normal") == 0) {
+        *(enum check_priority *)((char *)base + k->offset) =
+            value[0] == 'i' ? CHECK_PRIORITY_IDLE : CHECK_PRIORITY_NORMAL;
+        return 0;
+    }
+    snprintf(why, len, "invalid value \"%s\" (expected idle or normal)",
+             value_echo(value, echo, sizeof(echo)));
+    return -1;
 }
 
 /* A string whose length (in bytes) is within the key's bounds. */
@@ -617,6 +635,7 @@ static const struct value_type type_watch = {set_watch, sizeof(enum watch_mode)}
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_log_format = {set_log_format, sizeof(enum log_format)};
 static const struct value_type type_string = {set_string, 0};
+static const struct value_type type_priority = {set_priority, sizeof(enum check_priority)};
 static const struct value_type type_listen = {set_listen, 0};
 static const struct value_type type_urls = {set_urls, 0};
 static const struct value_type type_versions = {set_versions, 0};
@@ -661,6 +680,9 @@ static const struct config_key config_keys[] = {
     {A(check_workers),      "check_workers",   &type_int,       1, 16,          "1", 0},
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(log_format),         "log_format",      &type_log_format, 0, 0,          "logfmt", 0},
+    {A(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, "10ms", 0},
+    {A(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     "0", 0},
+    {A(check_priority),     "check_priority",  &type_priority,  0, 0,           "idle", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
     {A(walindex_watch_interval_ms), "walindex_watch_interval", &type_duration, 1, 1000, "2ms", 0},
     {A(walindex_watch_max), "walindex_watch_max", &type_int,    0, 1024,        "8", 0},
@@ -675,6 +697,8 @@ static const struct config_key config_keys[] = {
     {D(check_interval_ms),  "check_interval",  &type_duration,  CHECK_BOUNDS,   NULL, KEY_INHERIT},
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
     {D(watch),              "watch",           &type_watch,     0, 0,           "normal", 0},
+    {D(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, NULL, KEY_INHERIT},
+    {D(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     NULL, KEY_INHERIT},
     {D(metrics),            "metrics",         &type_metrics,   0, 0,           "full", 0},
     /* [databases:NAME] takes these and every [database:NAME] row but path: see key_find. */
     {G(tmpl.metrics),       "metrics",         &type_metrics,   0, 0,           "basic", 0},

@@ -31,6 +31,9 @@ enum watch_mode { WATCH_NORMAL = 0, WATCH_CLOSE };
 /* "off", "quick", "integrity", "auto" */
 const char *config_check_kind_str(enum check_kind k);
 
+/* check_priority: the check threads' CPU and I/O priority. */
+enum check_priority { CHECK_PRIORITY_IDLE = 0, CHECK_PRIORITY_NORMAL };
+
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
 
 /* A string field added here is freed by config_free() for the base config only (not in the
@@ -42,7 +45,9 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
-    enum watch_mode watch; /* "watch = normal|close" */
+    enum watch_mode watch;        /* "watch = normal|close" */
+    int64_t check_yield_after_ms; /* a blocking checkpoint held this long: step aside */
+    int check_max_read_rate;      /* bytes/s a check reads of the file; 0 = unlimited */
     /* [database:] default full, [databases:] default basic */
     enum metrics_level metrics;
 };
@@ -85,6 +90,9 @@ struct config {
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
+    int64_t check_yield_after_ms;
+    int check_max_read_rate;
+    enum check_priority check_priority;
     enum log_level log_level;
     enum log_format log_format; /* logfmt (default) or json */
 

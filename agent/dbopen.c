@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileformat.h"
+#include "ratelimit.h"
 
 #define VFS_NAME "sqlite-agent-ro"
 
@@ -20,6 +22,161 @@
 static sqlite3_vfs ro_vfs;
 static sqlite3_vfs *unix_vfs;
 static pthread_once_t ro_once = PTHREAD_ONCE_INIT;
+
+/* The check running on this thread, for xRead: SQLite calls a connection's VFS on the thread
+ * that steps it, and a check runs on one thread from open to close. */
+static _Thread_local struct dbopen_io *this_io;
+
+/* Every file the VFS opens: the unix file after our header. Only the monitored database's
+ * own files (counted) are budgeted and counted; SQLite's temporary files are the agent's. */
+struct ro_file {
+    sqlite3_file base;
+    bool counted;
+    sqlite3_file *real; /* points just past this struct, unix_vfs->szOsFile bytes */
+};
+
+#define REAL(f) (((struct ro_file *)(f))->real)
+
+/* Slices of the budget's wait: the end of the run (deadline, stop, step aside) is noticed
+ * within this, so a rate-limited check never holds its snapshot for a sleep. */
+#define IO_SLICE_US 5000
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void io_wait(struct dbopen_io *io, int64_t wait_us)
+{
+    while (wait_us > 0 && !(io->must_end != NULL && io->must_end(io->arg))) {
+        int64_t us = wait_us < IO_SLICE_US ? wait_us : IO_SLICE_US;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
+        nanosleep(&ts, NULL);
+        wait_us -= us;
+    }
+}
+
+static int ro_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+    struct dbopen_io *io = this_io;
+
+    if (((struct ro_file *)f)->counted && io != NULL && n > 0) {
+        io->bytes += (uint64_t)n;
+        io_wait(io, ratelimit_take(&io->budget, (size_t)n, mono_us()));
+    }
+    return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+
+static int ro_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int ro_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+static int ro_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int ro_sync(sqlite3_file *f, int flags)
+{
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int ro_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int ro_lock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+static int ro_unlock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+static int ro_check_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int ro_file_control(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int ro_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int ro_device_characteristics(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int ro_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    return m->iVersion >= 2 ? m->xShmMap(REAL(f), pg, pgsz, extend, pp) : SQLITE_IOERR_SHMMAP;
+}
+static int ro_shm_lock(sqlite3_file *f, int ofst, int n, int flags)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    return m->iVersion >= 2 ? m->xShmLock(REAL(f), ofst, n, flags) : SQLITE_IOERR_SHMLOCK;
+}
+static void ro_shm_barrier(sqlite3_file *f)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    if (m->iVersion >= 2)
+        m->xShmBarrier(REAL(f));
+}
+static int ro_shm_unmap(sqlite3_file *f, int del)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    return m->iVersion >= 2 ? m->xShmUnmap(REAL(f), del) : SQLITE_OK;
+}
+/* mmap_size=0: SQLite asks for no mapping, and the unix VFS returns none (*pp = 0). */
+static int ro_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    if (m->iVersion < 3) {
+        *pp = NULL;
+        return SQLITE_OK;
+    }
+    return m->xFetch(REAL(f), off, n, pp);
+}
+static int ro_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    const sqlite3_io_methods *m = REAL(f)->pMethods;
+    return m->iVersion >= 3 ? m->xUnfetch(REAL(f), off, p) : SQLITE_OK;
+}
+
+static const sqlite3_io_methods ro_methods = {
+    3,
+    ro_close,
+    ro_read,
+    ro_write,
+    ro_truncate,
+    ro_sync,
+    ro_file_size,
+    ro_lock,
+    ro_unlock,
+    ro_check_reserved,
+    ro_file_control,
+    ro_sector_size,
+    ro_device_characteristics,
+    ro_shm_map,
+    ro_shm_lock,
+    ro_shm_barrier,
+    ro_shm_unmap,
+    ro_fetch,
+    ro_unfetch,
+};
+
+void dbopen_io_bind(struct dbopen_io *io)
+{
+    this_io = io;
+}
 
 /* Every file read-only, none created: SQLite then fails with SQLITE_CANTOPEN where it would
  * have made a -wal or a journal. (As root, SQLite still gives a -wal it opens the database's
@@ -32,6 +189,7 @@ static int ro_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int
      * close) are the agent's, and open as SQLite asks. */
     const int theirs = SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL |
                        SQLITE_OPEN_SUPER_JOURNAL;
+    struct ro_file *rf = (struct ro_file *)f;
     (void)vfs;
     if ((flags & theirs) && name != NULL && safeopen_may_block(name))
         return SQLITE_CANTOPEN; /* a FIFO: SQLite's open would wait for a writer for ever */
@@ -39,7 +197,14 @@ static int ro_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int
         flags &= ~(SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_DELETEONCLOSE);
         flags |= SQLITE_OPEN_READONLY;
     }
-    return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
+    /* The unix file lives after the header; SQLite calls xClose only when pMethods is set. */
+    rf->real = (sqlite3_file *)(rf + 1);
+    rf->counted = (flags & theirs) != 0;
+    rf->base.pMethods = NULL;
+    int rc = unix_vfs->xOpen(unix_vfs, name, rf->real, flags, out_flags);
+    if (rf->real->pMethods != NULL)
+        rf->base.pMethods = &ro_methods;
+    return rc;
 }
 
 /* Nothing is deleted by name either: SQLite deletes a -wal it finds next to an empty database
@@ -58,7 +223,8 @@ static void ro_register(void)
     unix_vfs = sqlite3_vfs_find("unix");
     if (unix_vfs == NULL)
         return;
-    ro_vfs = *unix_vfs; /* same methods and pAppData; only xOpen differs */
+    ro_vfs = *unix_vfs; /* same methods and pAppData but xOpen, xDelete and the file size */
+    ro_vfs.szOsFile = (int)sizeof(struct ro_file) + unix_vfs->szOsFile;
     ro_vfs.zName = VFS_NAME;
     ro_vfs.xOpen = ro_open;
     ro_vfs.xDelete = ro_delete;
@@ -381,4 +547,78 @@ void dbopen_done(struct dbopen *p, struct fdguard *g)
             fdguard_release(g, p->side_fd[i]);
         p->side_fd[i] = -1;
     }
+}
+
+/*
+ * The WAL locks, read without taking any. wal.c: WAL_WRITE_LOCK is lock 0 and WAL_CKPT_LOCK
+ * lock 1 of SQLITE_SHM_NLOCK; os_unix.c (unixShmSystemLock): lock i is one byte of the -shm at
+ * UNIX_SHM_BASE + i, UNIX_SHM_BASE = (22 + SQLITE_SHM_NLOCK) * 4 = 120, taken with fcntl
+ * F_WRLCK when exclusive. F_GETLK reports a conflicting lock of another process (never the
+ * agent's own: classic POSIX locks do not conflict within one process), with its pid.
+ */
+#define SHM_LOCK_BASE 120
+#define SHM_WRITE_LOCK 0
+#define SHM_CKPT_LOCK 1
+
+enum dbopen_wal_locks dbopen_wal_locks_of(pid_t writer, pid_t checkpointer)
+{
+    if (writer == 0 && checkpointer == 0)
+        return DBOPEN_WAL_FREE;
+    if (checkpointer == 0)
+        return DBOPEN_WAL_WRITER;
+    if (writer == 0)
+        return DBOPEN_WAL_CHECKPOINT;
+    /* wal.c, sqlite3WalCheckpoint: FULL, RESTART and TRUNCATE take CKPT, then WRITE, and hold
+     * both while the busy handler waits for readers (walBusyLock in walCheckpoint). A writer
+     * and another process's PASSIVE checkpoint hold one each. A pid of -1 (F_GETLK gave none,
+     * another pid namespace) counts as the same process: the safe side is to step aside. */
+    if (writer == checkpointer || writer == -1 || checkpointer == -1)
+        return DBOPEN_WAL_CHECKPOINT_BLOCKING;
+    return DBOPEN_WAL_WRITER_AND_CHECKPOINT;
+}
+
+/* The pid holding lock i exclusively, -1 when it is held but the pid is unknown, 0 when free
+ * or the probe failed (then no yield: a failed probe never stops a check). */
+static pid_t shm_holder(int fd, int i)
+{
+    struct flock fl = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SHM_LOCK_BASE + i, .l_len = 1};
+
+    if (fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type != F_WRLCK)
+        return 0;
+    return fl.l_pid > 0 ? fl.l_pid : -1;
+}
+
+enum dbopen_wal_locks dbopen_wal_locks(const struct dbopen_shm *s)
+{
+    if (s->fd < 0)
+        return DBOPEN_WAL_FREE;
+    return dbopen_wal_locks_of(shm_holder(s->fd, SHM_WRITE_LOCK), shm_holder(s->fd, SHM_CKPT_LOCK));
+}
+
+/* The -shm SQLite itself uses: next to the database file as SQLite resolved it
+ * (sqlite3_db_filename), so a symbolic link leads to the same file. Opened read-only,
+ * non-blocking, and kept only when it is a regular file. */
+void dbopen_shm_open(sqlite3 *conn, struct dbopen_shm *s, struct fdguard *g)
+{
+    const char *db = conn ? sqlite3_db_filename(conn, "main") : NULL;
+    char path[4200];
+    struct stat st;
+
+    s->fd = -1;
+    if (db == NULL || *db == '\0' ||
+        (size_t)snprintf(path, sizeof(path), "%s-shm", db) >= sizeof(path))
+        return;
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (s->fd >= 0 && (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        fdguard_release(g, s->fd); /* not SQLite's -shm, but the rule has no exceptions */
+        s->fd = -1;
+    }
+}
+
+void dbopen_shm_done(struct dbopen_shm *s, struct fdguard *g)
+{
+    if (s->fd >= 0)
+        fdguard_release(g, s->fd);
+    s->fd = -1;
 }

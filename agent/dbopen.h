@@ -31,8 +31,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "fdguard.h"
+#include "ratelimit.h"
 #include "safeopen.h"
 
 enum dbopen_mode {
@@ -102,5 +104,37 @@ void dbopen_release_fifos(const struct dbopen *p); /* the first half, for tests 
 #define DBOPEN_WAKE_SIGNAL SIGURG
 
 void dbopen_done(struct dbopen *p, struct fdguard *g);
+
+/* A check's reads through the VFS, bound to the thread that runs it (dbopen_io_bind; NULL
+ * unbinds). Only the monitored database's own files (main database, -wal, journal) count and
+ * are budgeted: SQLite's temporary files (the sorter of integrity_check) are the agent's. */
+struct dbopen_io {
+    uint64_t bytes;           /* read so far */
+    struct ratelimit budget;  /* check_max_read_rate */
+    bool (*must_end)(void *); /* a budget wait ends early when this says so */
+    void *arg;
+};
+void dbopen_io_bind(struct dbopen_io *io);
+
+/* A WAL database's lock bytes in the -shm, as other processes hold them. */
+enum dbopen_wal_locks {
+    DBOPEN_WAL_FREE,                  /* neither lock held */
+    DBOPEN_WAL_WRITER,                /* the write lock only: a writer, readers do not block it */
+    DBOPEN_WAL_CHECKPOINT,            /* the checkpoint lock only: PASSIVE, it waits for no one */
+    DBOPEN_WAL_WRITER_AND_CHECKPOINT, /* one each, by two processes: a writer and a PASSIVE */
+    DBOPEN_WAL_CHECKPOINT_BLOCKING,   /* both, by one process: FULL/RESTART/TRUNCATE waiting */
+};
+
+/* The verdict over the holders' pids (0: not held; -1: held, pid unknown). Pure. */
+enum dbopen_wal_locks dbopen_wal_locks_of(pid_t writer, pid_t checkpointer);
+
+/* A descriptor on the -shm for F_GETLK only: it takes no lock. It is on a file the check's
+ * connection holds locks on, so it is given up only through dbopen_shm_done (fdguard). */
+struct dbopen_shm {
+    int fd; /* -1: none (not WAL, immutable, or not a regular file) */
+};
+void dbopen_shm_open(sqlite3 *conn, struct dbopen_shm *s, struct fdguard *g);
+enum dbopen_wal_locks dbopen_wal_locks(const struct dbopen_shm *s);
+void dbopen_shm_done(struct dbopen_shm *s, struct fdguard *g);
 
 #endif

@@ -216,10 +216,10 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     }
     w->sampler = sampler_new(cfg, st, w->guards);
     w->procwatch = procwatch_new(cfg, st);
-    /* A race signal should wake the checker for an integrity check at once (checkauto.h);
-     * the checker takes the signal from the state when its run is due until then. */
-    w->walwatch = walwatch_new(cfg, st, w->guards, NULL, NULL);
     w->checker = checker_new(cfg, st, w->guards);
+    /* A race signal wakes the checker for an integrity check at once (checkauto.h). */
+    w->walwatch =
+        w->checker ? walwatch_new(cfg, st, w->guards, checker_race_signal, w->checker) : NULL;
     instance_name(cfg, instance, sizeof(instance));
     w->alertpush = alertpush_new(cfg, st, instance);
     bool evidence_failed;
@@ -247,8 +247,8 @@ static void workers_stop(struct workers *w)
 {
     alertpush_stop(w->alertpush);
     evidence_stop(w->evidence);
+    walwatch_stop(w->walwatch); /* first: it calls into the checker */
     checker_stop(w->checker);
-    walwatch_stop(w->walwatch);
     procwatch_stop(w->procwatch);
     sampler_stop(w->sampler);
 }

@@ -605,6 +605,60 @@ static bool get_check_success(const struct db_snapshot *d, int64_t now_ms, struc
     return d->check.completed_once;
 }
 
+/* ---- a check that steps aside (checker.c, checkunits.h) ---------------------------------- */
+
+static bool get_check_yields(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.yields);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF;
+}
+
+static bool get_check_read_bytes(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.read_bytes);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF;
+}
+
+static bool get_check_snapshot(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    bool ran = check_any_run(&d->check);
+    /* The longer of the last run's and the running one's: a run that keeps yielding shows. */
+    o->v =
+        value_double(d->check.snapshot_now_s > d->check.snapshot_max_s ? d->check.snapshot_now_s
+                                                                       : d->check.snapshot_max_s);
+    o->check = config_check_kind_str(ran ? d->check.last_kind : d->kind);
+    return ran || d->check.units_total > 0; /* or a first run going on */
+}
+
+static bool get_check_units(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.units_total);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF && d->check.units_total > 0;
+}
+
+static bool get_check_units_done(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.units_done);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF && d->check.units_total > 0;
+}
+
+static bool get_check_whole_file(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_ms(d->check.last_whole_file_ms);
+    o->check = config_check_kind_str(d->check.last_kind);
+    return d->check.last_whole_file_ms != 0;
+}
+
 struct db_family {
     const char *name;
     const char *type;
@@ -780,6 +834,27 @@ static const struct db_family db_families[] = {
      "Check runs that ended busy, timeout or error since the last completed one (or since the "
      "agent started).",
      get_check_failures},
+    {"sqlite_check_whole_file_last_success_timestamp_seconds", "gauge",
+     "Unix time the last completed check that included the whole-file unit (one snapshot "
+     "over every b-tree, the freelist and unused pages) ended.",
+     get_check_whole_file},
+    {"sqlite_check_yields_total", "counter",
+     "Times a check stepped aside for the application: a writer waiting (rollback journal) "
+     "or a FULL/RESTART/TRUNCATE checkpoint waiting for readers (WAL).",
+     get_check_yields},
+    {"sqlite_check_snapshot_max_seconds", "gauge",
+     "Longest read transaction (snapshot) the last check run held, or the run in progress "
+     "has held so far when that is longer.",
+     get_check_snapshot},
+    {"sqlite_check_units", "gauge",
+     "Units of the check pass in progress or last run: 1 for a one-snapshot pass, else "
+     "sqlite_schema plus one per table.",
+     get_check_units},
+    {"sqlite_check_units_done", "gauge", "Of those, units completed.", get_check_units_done},
+    {"sqlite_check_read_bytes_total", "counter",
+     "Bytes checks read of the database's own files (database, -wal, journal), through the "
+     "read budget check_max_read_rate.",
+     get_check_read_bytes},
     {"sqlite_database_open_processes", "gauge",
      "Processes other than the agent with the database file open, from the last /proc scan.",
      get_open_processes},

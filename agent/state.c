@@ -223,6 +223,20 @@ static void apply_problems(struct check_state *c, const struct check_outcome *o,
         c->indexes[0] = '\0'; /* a partial list must not read as the whole repair */
 }
 
+void state_check_progress(struct state *s, size_t idx, const struct check_progress *p)
+{
+    pthread_mutex_lock(&s->lock);
+    if (idx < s->ndbs) {
+        struct check_state *c = &s->dbs[idx].check;
+        c->units_done = p->units_done;
+        c->units_total = p->units_total;
+        c->yields += p->new_yields;
+        c->read_bytes += p->new_read_bytes;
+        c->snapshot_now_s = p->snapshot_max_s;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Busy, timeout and error runs change only the counters and the duration: a check that could
  * not run says nothing about the image, so the last verdict stands. */
 static void apply_outcome(struct check_state *c, const struct check_outcome *o)
@@ -233,8 +247,15 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->duration_s = o->duration_s;
     c->runs[o->kind][o->result]++;
     c->failures_since_success++;
+    c->read_bytes += o->read_bytes;
+    c->snapshot_max_s = o->snapshot_max_s;
+    c->snapshot_now_s = 0;
+    c->units_done = o->units_done;
+    c->units_total = o->units_total;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
         c->failures_since_success = 0;
+        if (o->whole_file)
+            c->last_whole_file_ms = o->finished_ms;
         c->completed_once = true;
         bool was = c->malformed;
         c->malformed = o->result == CHECK_RESULT_MALFORMED;

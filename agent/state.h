@@ -77,6 +77,14 @@ struct check_outcome {
     int64_t finished_ms; /* wall clock, Unix ms */
     char detail[256];    /* why a run did not complete: step, SQLite code and message */
     uint32_t kinds[PROBLEM_KIND_COUNT]; /* problem rows by kind (problems_classify) */
+
+    /* How it went along with the application (checker.c, checkunits.h). */
+    uint32_t yields;       /* times it stepped aside for the application */
+    double snapshot_max_s; /* the longest read transaction it held */
+    uint64_t read_bytes;   /* read of the database's own files, not yet reported as progress */
+    uint32_t units_done;   /* of the pass it worked on (checkunits.h) */
+    uint32_t units_total;
+    bool whole_file; /* the whole-file unit completed (not a split pass) */
 };
 
 /* For the alert: cut to these sizes (display only; the log has the rows in full). */
@@ -103,6 +111,15 @@ struct check_state {
     char first_problem[STATE_FIRST_PROBLEM_MAX]; /* first message of the first problem row */
     char indexes[STATE_INDEXES_MAX];             /* "a,b": indexes the logged rows name */
     char problem_rows[256]; /* the outcome's detail while malformed: first rows, for evidence */
+
+    /* Stepping aside, budget and progress (checker.c, checkunits.h). */
+    uint64_t yields;       /* every step aside, counted */
+    uint64_t read_bytes;   /* every run's reads of the database's own files */
+    double snapshot_max_s; /* of the last run */
+    double snapshot_now_s; /* of the run in progress, so far */
+    uint32_t units_done;   /* of the pass in progress, or of the last one */
+    uint32_t units_total;
+    int64_t last_whole_file_ms; /* the last completed run that did the whole-file unit */
 };
 
 /* Evidence copies (evidence.h). */
@@ -230,6 +247,15 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 
 /* Marks a run as started (check_state.running). */
 void state_check_begin(struct state *s, size_t idx);
+/* How a running check goes, reported as it goes (so a run that keeps yielding is seen before
+ * it ends): new yields and bytes are added, the rest replaces. */
+struct check_progress {
+    uint32_t units_done, units_total;
+    uint32_t new_yields;
+    uint64_t new_read_bytes;
+    double snapshot_max_s; /* of the run so far */
+};
+void state_check_progress(struct state *s, size_t idx, const struct check_progress *p);
 /* Records a finished run. Returns the malformed flag from before this run, so the caller can
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);

@@ -409,6 +409,23 @@ def agent_locks(pid, ino):
     return out
 
 
+def wait_stopped(pid, timeout=5.0):
+    """Until every thread of pid is in state T (stopped), from /proc/PID/task/*/stat."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                continue
+        if states and all(st in ("T", "t") for st in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError("pid %d did not stop" % pid)
+
+
 class FrozenAgentTest(unittest.TestCase):
     """Issue 9, item 11: an agent stopped (SIGSTOP) in the middle of a check keeps the locks of
     its read transaction. In rollback-journal mode that is a shared lock on the database, and a
@@ -423,6 +440,9 @@ class FrozenAgentTest(unittest.TestCase):
         while time.monotonic() < deadline:
             if agent_locks(a.proc.pid, ino):
                 os.kill(a.proc.pid, signal.SIGSTOP)
+                # kill(2) returns before every thread has stopped: read the locks only once
+                # they all have, or a lock released meanwhile is taken for a held one.
+                wait_stopped(a.proc.pid)
                 held = agent_locks(a.proc.pid, ino)
                 if held:
                     return held

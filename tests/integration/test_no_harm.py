@@ -162,6 +162,9 @@ class NoHarmTest(unittest.TestCase):
         # the agent really checked during the writes
         self.assertGreaterEqual(H.value(s, RUNS, db="busy", result="ok") - ok_before, 3,
                                 H.select(s, RUNS, db="busy"))
+        # Writers and their automatic (PASSIVE) checkpoints wait for no reader: the check never
+        # stepped aside for them (issue 8: write lock only, checkpoint lock only).
+        self.assertEqual(H.value(s, "sqlite_check_yields_total", db="busy"), 0)
         errors = [e for _, _, errs in results for e in errs]
         locked = [e for e in errors if "locked" in e or "busy" in e.lower()]
         self.assertEqual(locked, [], "writers saw lock errors: %r" % locked[:5])
@@ -198,6 +201,181 @@ class ClosedWalTest(unittest.TestCase):
                 self.assertEqual(H.value(s, RUNS, db="ok", result=r), 0, r)
             a.stop()
         self.assertEqual(sorted(os.listdir(d)), before, "the agent created files")
+
+
+# ---------------------------------------------------------------------------------------------
+# A blocking checkpointer (issue 8): FULL/RESTART/TRUNCATE holds the WAL write lock while it
+# waits for readers, so a long check would make every writer wait behind it.
+
+def make_tables(path, tables=4, rows=5000, blob=1000):
+    """A WAL database of `tables` tables of about rows * blob bytes each (4 x 5 MB by default)
+    plus the application's small `log` table, closed cleanly."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA page_size=4096")
+    con.execute("PRAGMA journal_mode=WAL")
+    for i in range(tables):
+        con.execute("CREATE TABLE s%d(id INTEGER PRIMARY KEY, k TEXT, b BLOB)" % i)
+        con.execute("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)"
+                    " INSERT INTO s%d SELECT x, hex(randomblob(8)), randomblob(?) FROM n" % i,
+                    (rows, blob))
+        con.execute("CREATE INDEX s%d_k ON s%d(k)" % (i, i))
+    con.execute("CREATE TABLE log(id INTEGER PRIMARY KEY, at REAL, v TEXT)")
+    con.commit()
+    con.close()
+    return path
+
+
+def _app_writer(path, seconds, busy_ms, out):
+    """A small commit every 5 ms (BEGIN IMMEDIATE, busy timeout busy_ms). Reports
+    (commits, errors, longest commit in seconds)."""
+    con = sqlite3.connect(path, timeout=busy_ms / 1000.0, isolation_level=None)
+    con.execute("PRAGMA busy_timeout=%d" % busy_ms)
+    con.execute("PRAGMA synchronous=NORMAL")
+    commits, errors, longest = 0, [], 0.0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO log(at, v) VALUES (?, ?)", (time.time(), "x" * 100))
+            con.execute("COMMIT")
+            commits += 1
+        except sqlite3.Error as e:
+            errors.append("%s: %s" % (type(e).__name__, e))
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        longest = max(longest, time.monotonic() - t0)
+        time.sleep(0.005)
+    con.close()
+    out.put(("writer", commits, errors, longest))
+
+
+def _checkpointer(path, seconds, every, out):
+    """PRAGMA wal_checkpoint(TRUNCATE) every `every` seconds, busy timeout 5 s, as backup
+    tools and applications do. Reports (checkpoints, errors, longest call in seconds)."""
+    con = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    done, errors, longest = 0, [], 0.0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        t0 = time.monotonic()
+        try:
+            busy = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                errors.append("checkpoint busy")
+            done += 1
+        except sqlite3.Error as e:
+            errors.append("%s: %s" % (type(e).__name__, e))
+        longest = max(longest, time.monotonic() - t0)
+    con.close()
+    out.put(("checkpointer", done, errors, longest))
+
+
+def run_app(path, seconds, every, busy_ms=200):
+    """The writer and the checkpointer as two processes; their reports by name."""
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_app_writer, args=(path, seconds, busy_ms, q)),
+             ctx.Process(target=_checkpointer, args=(path, seconds, every, q))]
+    for p in procs:
+        p.start()
+    return procs, q
+
+
+def collect(procs, q, timeout):
+    try:
+        got = {}
+        for _ in procs:
+            name, n, errors, longest = q.get(timeout=timeout)
+            got[name] = (n, errors, longest)
+        return got
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+
+
+class CheckpointerTest(unittest.TestCase):
+    """A check slowed to several seconds (check_max_read_rate) against a writer with a 200 ms
+    busy timeout and a TRUNCATE checkpointer."""
+
+    SECONDS = float(os.environ.get("SQLITE_AGENT_IT_CKPT_SECONDS", "12"))
+    # 20 MB at 8 MB/s: the whole-file unit takes about 2.5 s, a table unit about 0.6 s.
+    RATE = "8000000"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="noharm-ckpt-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def agent(self, path, name):
+        return H.Agent([dict(name=name, path=path, check="integrity")],
+                       {"check_interval": H.FAST_CHECK, "check_timeout": "60s",
+                        "check_max_read_rate": self.RATE})
+
+    def test_truncate_checkpointer_never_locks_the_writer(self):
+        path = make_tables(os.path.join(self.dir, "app.db"))
+        with self.agent(path, "app") as a:
+            # a check is under way before the application starts
+            a.wait_value("sqlite_check_running", dict(db="app"), lambda v: v == 1, 10)
+            procs, q = run_app(path, self.SECONDS, every=1.0)
+            got = collect(procs, q, self.SECONDS + 30)
+            s = a.wait_value(RUNS, dict(db="app", result="ok"), lambda v: v and v >= 1, 60)
+            a.stop()
+        commits, errors, longest = got["writer"]
+        self.assertEqual(errors, [], "the writer saw errors (longest commit %.3f s)" % longest)
+        self.assertGreater(commits, 100)
+        self.assertEqual(got["checkpointer"][1], [], "checkpoints did not complete")
+        self.assertGreater(H.value(s, "sqlite_check_yields_total", db="app"), 0)
+        self.assertGreater(H.value(s, "sqlite_check_read_bytes_total", db="app"), 20e6)
+        self.assertEqual(H.value(s, RUNS, db="app", result="malformed"), 0)
+        self.assertEqual(H.value(s, "sqlite_database_malformed", db="app"), 0)
+
+    def test_damage_found_while_the_checkpointer_runs(self):
+        path = make_tables(os.path.join(self.dir, "hurt.db"))
+        # Zero a leaf of s2, a table the application never writes: the checkpointer never
+        # copies over it. The database is closed (no -wal), as fixtures.damage_in_place needs.
+        root = F._rootpage(path, "s2")
+        with open(path, "rb") as f:
+            data = f.read()
+        psize = F._page_size(data)
+        leaves = [p for p, ty in F.walk_tree(data, root) if ty == F.PAGE_LEAF_TABLE]
+        with open(path, "r+b") as f:
+            f.seek((leaves[len(leaves) // 2] - 1) * psize)
+            f.write(bytes(psize))
+        with self.agent(path, "hurt") as a:
+            procs, q = run_app(path, self.SECONDS, every=3.0)
+            try:
+                s = a.wait_value("sqlite_database_malformed", dict(db="hurt"),
+                                 lambda v: v == 1, self.SECONDS + 20)
+            finally:
+                got = collect(procs, q, self.SECONDS + 30)
+            a.stop()
+        self.assertGreaterEqual(H.value(s, RUNS, db="hurt", result="malformed"), 1)
+        self.assertEqual(got["writer"][1], [])
+
+    def test_yields_that_leave_no_window_end_busy(self):
+        # One 20 MB table read at 8 MB/s: its unit takes about 2.5 s, and a checkpoint comes
+        # every 0.5 s. No pass can finish: every run steps aside until check_timeout and ends
+        # busy (never timeout, never ok), which is what SQLiteCheckNotCompleting counts.
+        path = make_tables(os.path.join(self.dir, "one.db"), tables=1, rows=20000)
+        with H.Agent([dict(name="one", path=path, check="integrity")],
+                     {"check_interval": H.FAST_CHECK, "check_timeout": "3s",
+                      "check_max_read_rate": self.RATE}) as a:
+            a.wait_value("sqlite_check_running", dict(db="one"), lambda v: v == 1, 10)
+            procs, q = run_app(path, 10, every=0.5)
+            try:
+                s = a.wait_value(RUNS, dict(db="one", result="busy"), lambda v: v and v >= 2, 30)
+            finally:
+                got = collect(procs, q, 40)
+            a.stop()
+        self.assertEqual(got["writer"][1], [])
+        self.assertEqual(H.value(s, RUNS, db="one", result="ok"), 0)
+        self.assertEqual(H.value(s, RUNS, db="one", result="timeout"), 0)
+        self.assertEqual(H.value(s, RUNS, db="one", result="malformed"), 0)
+        self.assertGreaterEqual(H.value(s, "sqlite_check_yields_total", db="one"), 2)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,61 @@ class RaceEndStateTest(unittest.TestCase):
         agent.stop()
 
 
+class RaceSignalChecksNowTest(unittest.TestCase):
+    """A race signal asks for integrity_check at once (checkauto.h, checker_race_signal): with
+    check = quick and an hour between checks, the end state written as in RaceEndStateTest must
+    start an integrity check within seconds. And check = auto on a database nobody else has
+    open (not exposed) runs quick_check."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="race-signal-")
+        self.things = []
+
+    def tearDown(self):
+        for t in reversed(self.things):
+            t.close()
+        if not H.KEEP_TMP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_signal_runs_integrity_check_now(self):
+        victim = os.path.join(self.dir, "victim.db")
+        quiet = os.path.join(self.dir, "quiet.db")
+        app = App(victim)
+        self.things.append(app)
+        app.do("insert 20")
+        con = __import__("sqlite3").connect(quiet)
+        con.execute("CREATE TABLE t(a)")
+        con.execute("INSERT INTO t VALUES (1)")
+        con.commit()
+        con.close()
+        agent = H.Agent([{"name": "victim", "path": victim, "check": "quick",
+                          "check_interval": "1h", "watch": "close"},
+                         {"name": "quiet", "path": quiet, "check": "auto",
+                          "check_interval": "1h"}],
+                        {"walindex_watch_interval": "2ms"})
+        self.things.append(agent)
+        agent.start()
+        runs = "sqlite_check_runs_total"
+        agent.wait_value(runs, {"db": "victim", "check": "quick", "result": "ok"},
+                         lambda v: v == 1, 20)
+        agent.wait_value(runs, {"db": "quiet", "check": "quick", "result": "ok"},
+                         lambda v: v == 1, 20)
+        agent.wait_value("sqlite_wal_index_close_watch", {"db": "victim"}, lambda v: v == 1, 10)
+        self.assertFalse(H.select(agent.scrape(), runs, db="victim", check="integrity"))
+
+        app.do("insert 30")
+        shm_put(victim, SHM_NBACKFILL, shm_get(victim, SHM_MXFRAME))
+        agent.wait_value("sqlite_wal_checkpoint_lost_pages_total", {"db": "victim"},
+                         lambda v: v and v > 0, 10)
+
+        def integrity_runs():
+            found = H.select(agent.scrape(), runs, db="victim", check="integrity")
+            return sum(found.values()) if found else 0
+        H.wait_for(integrity_runs, 20, interval=0.2, what="an integrity check after the signal")
+        self.assertFalse(H.select(agent.scrape(), runs, db="quiet", check="integrity"))
+        agent.stop()
+
+
 class HostileFilesTest(unittest.TestCase):
     """The close watch opens what the sampler opens (safeopen.h): a symbolic link at a side
     file is never followed (SQLite opens side files with O_NOFOLLOW, so a link there is not

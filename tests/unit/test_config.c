@@ -252,6 +252,13 @@ Test(config, load_errors)
          "[agent]\npath = /a\n[database:a]\npath = /a\ncheck_workers = 2\n",
          "t.ini:2: path: unknown key in [agent] (it goes in [database:NAME])\n"
          "t.ini:5: check_workers: unknown key in [database:a] (it goes in [agent])\n"},
+        {"step-aside keys (issue 8)",
+         "[agent]\ncheck_yield_after = 11s\ncheck_max_read_rate = -1\ncheck_priority = low\n"
+         "[database:a]\npath = /a\ncheck_priority = idle\n",
+         "t.ini:2: check_yield_after: \"11s\" is out of range (0ms..10s)\n"
+         "t.ini:3: check_max_read_rate: invalid number \"-1\" (expected a whole number)\n"
+         "t.ini:4: check_priority: invalid value \"low\" (expected idle or normal)\n"
+         "t.ini:7: check_priority: unknown key in [database:a] (it goes in [agent])\n"},
         {"patched versions", "[agent]\npatched_sqlite_versions = 3.40.1, 3.x\n" DB_OK,
          "t.ini:2: patched_sqlite_versions: \"3.x\" is not an SQLite version like 3.40.1\n"},
         {"alertmanager urls",
@@ -856,6 +863,36 @@ Test(config, log_format)
         fclose(errs);
         cr_assert_not_null(c, "%s", cases[i].text);
         cr_expect_eq(c->log_format, cases[i].want, "%s", cases[i].text);
+        config_free(c);
+    }
+}
+
+/* The keys of issue 8: defaults, [agent] values, and per-database overrides that inherit. */
+Test(config, step_aside_keys)
+{
+    static const struct {
+        const char *text;
+        int64_t yield_ms, db_yield_ms;
+        int rate, db_rate;
+        enum check_priority prio;
+    } cases[] = {
+        {"[database:a]\npath = /a\n", 10, 10, 0, 0, CHECK_PRIORITY_IDLE},
+        {"[agent]\ncheck_yield_after = 50ms\ncheck_max_read_rate = 1048576\n"
+         "check_priority = normal\n[database:a]\npath = /a\n",
+         50, 50, 1048576, 1048576, CHECK_PRIORITY_NORMAL},
+        {"[database:a]\npath = /a\ncheck_yield_after = 0\ncheck_max_read_rate = 5000000\n"
+         "[agent]\ncheck_yield_after = 10s\n",
+         10000, 0, 0, 5000000, CHECK_PRIORITY_IDLE},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config *c = config_load_string(cases[i].text, "t.ini", NULL);
+        cr_assert_not_null(c, "case %zu", i);
+        cr_expect_eq(c->check_yield_after_ms, cases[i].yield_ms, "case %zu", i);
+        cr_expect_eq(c->dbs[0].check_yield_after_ms, cases[i].db_yield_ms, "case %zu", i);
+        cr_expect_eq(c->check_max_read_rate, cases[i].rate, "case %zu", i);
+        cr_expect_eq(c->dbs[0].check_max_read_rate, cases[i].db_rate, "case %zu", i);
+        cr_expect_eq(c->check_priority, cases[i].prio, "case %zu", i);
         config_free(c);
     }
 }

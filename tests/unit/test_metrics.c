@@ -663,6 +663,12 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->check.runs[CHECK_INTEGRITY][CHECK_RESULT_OK] = 3;
     d->check.runs[CHECK_INTEGRITY][CHECK_RESULT_BUSY] = 1;
     d->check.running = true;
+    d->check.yields = 7;
+    d->check.read_bytes = 1048576;
+    d->check.snapshot_max_s = 0.375;
+    d->check.units_done = 3;
+    d->check.units_total = 5;
+    d->check.last_whole_file_ms = NOW_MS - 3600000;
     d->sample.fs_known = true;
     d->sample.fs = fsclass_from_magic(0xEF53); /* ext4 */
     d->procs.scanned = true;
