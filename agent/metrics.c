@@ -23,6 +23,7 @@
 #include "config.h"
 #include "fileformat.h"
 #include "risk.h"
+#include "schedule.h"
 #include "problems.h"
 #include "sqlitever.h"
 
@@ -1344,6 +1345,25 @@ static void put_database_info(struct buf *out, const struct snapshot *snap, cons
     }
 }
 
+/* Databases whose last completed check (or, never completed, the time they were first watched)
+ * is older than twice their check_interval: the fleet has outgrown its interval or its workers
+ * (schedule.h). */
+static void put_checks_overdue(struct buf *out, const struct snapshot *snap, int64_t now_ms)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        int64_t since = d->check.completed_once ? d->check.last_success_ms : d->watched_since_ms;
+        if (d->kind != CHECK_OFF && schedule_overdue(now_ms, since, d->check_interval_ms))
+            n++;
+    }
+    put_agent_family(out, "sqlite_agent_checks_overdue", "gauge",
+                     "Databases whose last completed check, or the time they were first watched "
+                     "when none has completed, is older than twice their check_interval.",
+                     value_u64(n));
+}
+
 /* Check runs of the whole agent by result: what the fleet dashboard graphs, where metrics =
  * basic leaves out the per-database sqlite_check_runs_total. */
 static void put_agent_check_runs(struct buf *out, const struct snapshot *snap)
@@ -1369,6 +1389,7 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     }
     put_agent(out, snap, bi);
     put_agent_check_runs(out, snap);
+    put_checks_overdue(out, snap, now_ms);
     put_database_info(out, snap, &l);
     for (f = 0; f < sizeof db_families / sizeof db_families[0]; f++)
         put_db_family(out, &db_families[f], snap, &l, now_ms);

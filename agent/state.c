@@ -17,6 +17,8 @@ struct db_entry {
     char *path; /* owned */
     enum check_kind kind;
     bool basic; /* metrics = basic */
+    int64_t check_interval_ms;
+    int64_t watched_since_ms; /* Unix ms: first configured (kept over reloads and rescans) */
     struct sample sample;
     struct check_state check;
     struct proc_usage procs;
@@ -125,6 +127,8 @@ int state_configure(struct state *s, const struct config *cfg)
         }
         dbs[i].kind = cfg->dbs[i].check;
         dbs[i].basic = cfg->dbs[i].metrics == METRICS_BASIC;
+        dbs[i].check_interval_ms = cfg->dbs[i].check_interval_ms;
+        dbs[i].watched_since_ms = clock_wall_ms();
     }
 
     size_t hint = 0;
@@ -133,6 +137,7 @@ int state_configure(struct state *s, const struct config *cfg)
     for (size_t i = 0; i < cfg->ndbs; i++) {
         const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
         if (old != NULL) {
+            dbs[i].watched_since_ms = old->watched_since_ms;
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
@@ -469,6 +474,8 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].path = copy_string(&cursor, e->path);
         snap->dbs[i].kind = e->kind;
         snap->dbs[i].basic = e->basic;
+        snap->dbs[i].check_interval_ms = e->check_interval_ms;
+        snap->dbs[i].watched_since_ms = e->watched_since_ms;
         snap->dbs[i].sample = e->sample;
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;
@@ -537,4 +544,12 @@ uint64_t state_sample_passes(struct state *s)
     uint64_t n = s->agent.sample_passes;
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+int64_t state_check_last_success_ms(struct state *s, size_t idx)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t t = idx < s->ndbs ? s->dbs[idx].check.last_success_ms : 0;
+    pthread_mutex_unlock(&s->lock);
+    return t;
 }

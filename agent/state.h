@@ -177,6 +177,9 @@ struct db_snapshot {
     enum check_kind kind; /* configured check kind */
     /* metrics = basic: only what the alerts and the fleet dashboard need */
     bool basic;
+    /* for sqlite_agent_checks_overdue: the interval, and since when it is watched (Unix ms) */
+    int64_t check_interval_ms;
+    int64_t watched_since_ms;
     struct sample sample;
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
@@ -281,6 +284,9 @@ void state_scrape_done(struct state *s, double render_seconds);
 /* expo.c's: a counter of the changes a render shows, to tell when to render again; the time
  * its last render took; and a scrape served from that render. */
 uint64_t state_generation(struct state *s);
+/* When database idx's last completed check ended (Unix ms), 0 for never: checker.c's schedule
+ * after a restart of the workers. */
+int64_t state_check_last_success_ms(struct state *s, size_t idx);
 /* Completed sampling passes (procwatch.c scans after one). */
 uint64_t state_sample_passes(struct state *s);
 void state_render_done(struct state *s, double render_seconds);

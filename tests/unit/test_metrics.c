@@ -698,6 +698,7 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->path = "/srv/data/legacy.db";
     d->kind = CHECK_QUICK;
     d->basic = true; /* metrics = basic: only the series the alerts and fleet dashboard read */
+    d->check_interval_ms = 60000; /* its last completed check is older than 2 minutes: overdue */
     d->sample.taken_ms = NOW_MS - 1750;
     d->sample.status = SAMPLE_OK;
     d->sample.file_size = 65536;
