@@ -744,8 +744,8 @@ static void *worker_main(void *arg)
         /* Start to start, on the database's phase (schedule.h), so a database is checked
          * about every check_interval however long the run, and a fleet's checks stay spread
          * over the interval; a run longer than that is followed by the next one right away. */
-        j->next_due_ms = j->race ? 0 : due_mono(ck->cfg->dbs[i].check_interval_ms, j->phase_ms,
-                                                started_wall);
+        j->next_due_ms =
+            j->race ? 0 : due_mono(ck->cfg->dbs[i].check_interval_ms, j->phase_ms, started_wall);
         j->race = false;
         pthread_cond_broadcast(&ck->wake);
     }

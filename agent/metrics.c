@@ -22,9 +22,9 @@
 
 #include "config.h"
 #include "fileformat.h"
+#include "problems.h"
 #include "risk.h"
 #include "schedule.h"
-#include "problems.h"
 #include "sqlitever.h"
 
 /* U+FFFD REPLACEMENT CHARACTER, for bytes that are not UTF-8 */

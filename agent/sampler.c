@@ -32,7 +32,7 @@ enum { FILE_DB = 0, FILE_WAL, FILE_SHM, FILE_COUNT };
 static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
 
 struct watched {
-    int fd; /* -1 when not open */
+    int fd;       /* -1 when not open */
     bool present; /* the last sample opened it: dev and ino are the file's (the /proc scan) */
     dev_t dev;
     ino_t ino;
@@ -63,7 +63,7 @@ struct sampler {
         dev_t fs_dev;
         bool fs_known;
         struct fsclass fs;
-    } *memo;
+    } * memo;
 };
 
 static int64_t sample_due(void *arg);
