@@ -17,8 +17,9 @@ struct procwatch {
     struct procscan *ps;             /* NULL when it could not be set up */
     struct procscan_target *targets; /* 2 per database: the file, its -wal */
     struct procscan_result *results;
-    size_t n;        /* databases the arrays are sized for */
-    uint64_t passes; /* sample passes seen at the last scan */
+    struct sample *samples; /* the last sample of each database, copied from the state */
+    size_t n;               /* databases the arrays are sized for */
+    uint64_t passes;        /* sample passes seen at the last scan */
     struct ticker ticker;
 };
 
@@ -37,7 +38,8 @@ struct procwatch *procwatch_new(const struct config *cfg, struct state *st)
     ticker_init(&pw->ticker, "procscan", procwatch_tick, pw);
     pw->targets = calloc(2 * n, sizeof(*pw->targets));
     pw->results = calloc(2 * n, sizeof(*pw->results));
-    if (pw->targets == NULL || pw->results == NULL) {
+    pw->samples = calloc(n, sizeof(*pw->samples));
+    if (pw->targets == NULL || pw->results == NULL || pw->samples == NULL) {
         procwatch_free(pw);
         return NULL;
     }
@@ -56,14 +58,15 @@ void procwatch_free(struct procwatch *pw)
     procscan_free(pw->ps);
     free(pw->targets);
     free(pw->results);
+    free(pw->samples);
     free(pw);
 }
 
 /* Where the scan looks: the inodes the last sample opened (0: absent, skipped). */
-static void set_targets(struct procwatch *pw, const struct snapshot *snap, size_t n)
+static void set_targets(struct procwatch *pw, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const struct sample *s = &snap->dbs[i].sample;
+        const struct sample *s = &pw->samples[i];
         pw->targets[2 * i] =
             (struct procscan_target){s->db_seen ? s->db_dev : 0, s->db_seen ? s->db_ino : 0};
         pw->targets[2 * i + 1] =
@@ -72,7 +75,7 @@ static void set_targets(struct procwatch *pw, const struct snapshot *snap, size_
 }
 
 /* Risk from each database's last sample and what the scan saw of it (nothing: not scanned). */
-static void put_risks(struct procwatch *pw, const struct snapshot *snap, size_t n, bool scanned)
+static void put_risks(struct procwatch *pw, size_t n, bool scanned)
 {
     for (size_t i = 0; i < n; i++) {
         struct proc_usage u = {0};
@@ -82,7 +85,7 @@ static void put_risks(struct procwatch *pw, const struct snapshot *snap, size_t 
             u.db = pw->results[2 * i];
             u.wal = pw->results[2 * i + 1];
         }
-        risk_assess(&snap->dbs[i].sample, &u, pw->cfg->patched, pw->cfg->npatched, &r);
+        risk_assess(&pw->samples[i], &u, pw->cfg->patched, pw->cfg->npatched, &r);
         state_put_risk(pw->state, i, &u, &r);
     }
 }
@@ -91,25 +94,22 @@ void procwatch_run_pass(struct procwatch *pw)
 {
     struct procscan_stats stats;
     double t0 = clock_mono_s();
-    struct snapshot *snap = state_snapshot(pw->state, clock_wall_ms());
     bool scanned = false;
 
-    if (snap == NULL)
-        return;
-    /* The snapshot's list is the configuration's (state_configure runs with no worker). */
-    size_t n = snap->ndbs < pw->n ? snap->ndbs : pw->n;
-    pw->passes = snap->agent.sample_passes;
+    /* Passes first: a pass that ends while the samples are copied is scanned next time. */
+    pw->passes = state_sample_passes(pw->state);
+    /* The state's list is the configuration's (state_configure runs with no worker). */
+    size_t n = state_copy_samples(pw->state, pw->samples, pw->n);
     if (pw->ps != NULL) {
-        set_targets(pw, snap, n);
+        set_targets(pw, n);
         scanned = procscan_set_targets(pw->ps, pw->targets, 2 * n) == 0 &&
                   procscan_run(pw->ps, pw->results, &stats) == 0;
         if (!scanned)
             log_warn("the /proc scan failed", "error", strerror(errno), NULL);
     }
-    put_risks(pw, snap, n, scanned);
+    put_risks(pw, n, scanned);
     if (scanned)
         state_proc_scan_done(pw->state, clock_mono_s() - t0, &stats);
-    snapshot_free(snap);
 }
 
 /* After a sampling pass, at most once per [agent] sample_interval, as the sampler did. */

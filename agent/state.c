@@ -553,3 +553,13 @@ int64_t state_check_last_success_ms(struct state *s, size_t idx)
     pthread_mutex_unlock(&s->lock);
     return t;
 }
+
+size_t state_copy_samples(struct state *s, struct sample *out, size_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    n = n < s->ndbs ? n : s->ndbs;
+    for (size_t i = 0; i < n; i++)
+        out[i] = s->dbs[i].sample;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}

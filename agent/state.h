@@ -287,6 +287,9 @@ uint64_t state_generation(struct state *s);
 /* When database idx's last completed check ended (Unix ms), 0 for never: checker.c's schedule
  * after a restart of the workers. */
 int64_t state_check_last_success_ms(struct state *s, size_t idx);
+/* The last sample of each database into out[0..n), n at most the number of databases; returns
+ * how many were copied. procwatch.c's view: a tenth of a snapshot's size. */
+size_t state_copy_samples(struct state *s, struct sample *out, size_t n);
 /* Completed sampling passes (procwatch.c scans after one). */
 uint64_t state_sample_passes(struct state *s);
 void state_render_done(struct state *s, double render_seconds);
