@@ -44,7 +44,7 @@ void buf_free(struct buf *b)
 }
 
 /* Makes room for n more bytes plus the NUL. Returns 0, or -1 after marking b failed. */
-static int buf_reserve(struct buf *b, size_t n)
+int buf_reserve(struct buf *b, size_t n)
 {
     size_t need, want;
     char *p;

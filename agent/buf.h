@@ -23,6 +23,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_reset(struct buf *b); /* len = 0, keeps the memory, clears failed */
 void buf_free(struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n); /* 0, or -1 */
+/* Room for n more bytes now, so that appends up to them do not reallocate (and copy). 0, or -1
+ * (past the cap: the buffer is then failed, as an append would leave it). */
+int buf_reserve(struct buf *b, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "prio.h"
 #include "problems.h"
+#include "schedule.h"
 #include "ticker.h"
 #include "verdict.h"
 
@@ -493,6 +494,7 @@ int checker_run_one(const struct db_config *db, struct fdguard *guard, const ato
 
 struct job {
     int64_t next_due_ms; /* monotonic */
+    int64_t phase_ms;    /* its checks fall on this phase of check_interval (schedule.h) */
     bool running;
     bool failing;         /* the last run did not complete: its failure was logged at warn */
     bool race;            /* a race signal came during the run: run again at once */
@@ -702,6 +704,14 @@ static void run_job(struct checker *ck, size_t i)
     ck->jobs[i].failing = failed;
 }
 
+/* schedule_next_ms() on the monotonic clock: wall time only places the slots. */
+static int64_t due_mono(int64_t interval_ms, int64_t phase_ms, int64_t last_wall_ms)
+{
+    int64_t now_wall = clock_wall_ms(), now = clock_mono_ms();
+
+    return now + (schedule_next_ms(now_wall, last_wall_ms, interval_ms, phase_ms) - now_wall);
+}
+
 static void *worker_main(void *arg)
 {
     struct checker *ck = arg;
@@ -712,7 +722,7 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&ck->lock);
     while (!atomic_load(&ck->stop)) {
-        int64_t now = clock_mono_ms(), next;
+        int64_t now = clock_mono_ms(), next, started_wall = clock_wall_ms();
         long i = pick_job(ck, now, &next);
         if (i < 0) {
             if (next == INT64_MAX) {
@@ -731,9 +741,11 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&ck->lock);
         j->running = false;
         ck->file_busy[ck->owner[i]] = false;
-        /* Start to start, so a database is checked every check_interval however long the run;
-         * a run longer than the interval is followed by the next one right away. */
-        j->next_due_ms = j->race ? 0 : now + ck->cfg->dbs[i].check_interval_ms;
+        /* Start to start, on the database's phase (schedule.h), so a database is checked
+         * about every check_interval however long the run, and a fleet's checks stay spread
+         * over the interval; a run longer than that is followed by the next one right away. */
+        j->next_due_ms =
+            j->race ? 0 : due_mono(ck->cfg->dbs[i].check_interval_ms, j->phase_ms, started_wall);
         j->race = false;
         pthread_cond_broadcast(&ck->wake);
     }
@@ -757,10 +769,14 @@ void checker_race_signal(void *arg, size_t idx)
 
 int checker_start(struct checker *ck)
 {
-    int64_t now = clock_mono_ms();
-
-    for (size_t i = 0; i < ck->cfg->ndbs; i++)
-        ck->jobs[i].next_due_ms = now;
+    /* A database checked before (its history outlives a reload or a glob rescan, which
+     * restart the workers) waits for its slot; a new one is due at once. */
+    for (size_t i = 0; i < ck->cfg->ndbs; i++) {
+        const struct db_config *db = &ck->cfg->dbs[i];
+        ck->jobs[i].phase_ms = schedule_phase_ms(db->name, db->check_interval_ms);
+        ck->jobs[i].next_due_ms = due_mono(db->check_interval_ms, ck->jobs[i].phase_ms,
+                                           state_check_last_success_ms(ck->state, i));
+    }
     ck->boostable = ck->cfg->check_priority == CHECK_PRIORITY_IDLE && prio_can_boost();
     if (ck->cfg->check_priority == CHECK_PRIORITY_IDLE)
         log_info("check threads run at idle priority", "nice", ck->boostable ? "19" : "10",

@@ -50,7 +50,9 @@
 #define CONFIG_MAX_PATH 4095 /* PATH_MAX (4096, <linux/limits.h>) less its NUL */
 #define CONFIG_MAX_NAME 128  /* bytes in a database name: it becomes a metric label */
 #define CONFIG_MAX_HOST 253  /* DNS name, RFC 1035 2.3.4, less the final dot */
-#define CONFIG_MAX_SECTIONS 4096
+/* Sections in one file: a fleet of 10,000 explicit [database:NAME] sections must load (issue
+ * 10); the cap only bounds memory for a runaway generated file. */
+#define CONFIG_MAX_SECTIONS 100000
 #define CONFIG_MAX_ERRORS 100 /* written; the rest are counted */
 #define CONFIG_ECHO_MAX 60    /* bytes of a bad value quoted back in a message */
 
@@ -70,6 +72,7 @@
 #define YIELD_BOUNDS 0, 10 * SEC
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
+#define RESCAN_BOUNDS SEC, DAY
 /* evidence_max_bytes: 1 MiB .. 16 TiB */
 #define EVIDENCE_BOUNDS (INT64_C(1) << 20), (INT64_C(1) << 44)
 
@@ -162,7 +165,7 @@ struct value_type {
     size_t size; /* bytes copied when a key falls back to another; 0: never falls back */
 };
 
-enum section_id { SECTION_AGENT, SECTION_DATABASE, SECTION_ALERTMANAGER };
+enum section_id { SECTION_AGENT, SECTION_DATABASE, SECTION_ALERTMANAGER, SECTION_GLOB };
 
 struct config_key {
     enum section_id section;
@@ -608,6 +611,26 @@ static int set_bytes(const struct config_key *k, void *base, const char *value, 
 static const struct value_type type_duration = {set_duration, sizeof(int64_t)};
 static const struct value_type type_int = {set_int, sizeof(int)};
 static const struct value_type type_check = {set_check, sizeof(enum check_kind)};
+
+static int set_metrics(const struct config_key *k, void *base, const char *value, char *why,
+                       size_t len)
+{
+    char echo[CONFIG_ECHO_MAX + 4];
+    enum metrics_level *field = (enum metrics_level *)((char *)base + k->offset);
+
+    if (strcmp(value, "full") == 0)
+        *field = METRICS_FULL;
+    else if (strcmp(value, "basic") == 0)
+        *field = METRICS_BASIC;
+    else {
+        snprintf(why, len, "invalid value \"%s\" (expected full or basic)",
+                 value_echo(value, echo, sizeof(echo)));
+        return -1;
+    }
+    return 0;
+}
+
+static const struct value_type type_metrics = {set_metrics, sizeof(enum metrics_level)};
 static const struct value_type type_watch = {set_watch, sizeof(enum watch_mode)};
 static const struct value_type type_log_level = {set_log_level, sizeof(enum log_level)};
 static const struct value_type type_log_format = {set_log_format, sizeof(enum log_format)};
@@ -641,6 +664,7 @@ static const struct value_type type_file = {set_file, 0};
 #define A(field) SECTION_AGENT, offsetof(struct config, field)
 #define D(field) SECTION_DATABASE, offsetof(struct db_config, field)
 #define M(field) SECTION_ALERTMANAGER, offsetof(struct alertmanager_config, field)
+#define G(field) SECTION_GLOB, offsetof(struct glob_config, field)
 #define RUNBOOK_DEFAULT "https://github.com/OWNER/sqlite-agent/blob/main/docs/runbook.md"
 #define URL_BOUNDS 1, 2048
 #define LISTEN_DEFAULT CONFIG_DEFAULT_LISTEN /* "127.0.0.1:10150", config.h */
@@ -665,6 +689,8 @@ static const struct config_key config_keys[] = {
     {A(evidence_dir),       "evidence_dir",    &type_string,    PATH_BOUNDS,    NULL, 0},
     {A(evidence_max_bytes), "evidence_max_bytes", &type_bytes,  EVIDENCE_BOUNDS, "1GiB", 0},
     {A(web_config_file),    "web_config_file", &type_file,      PATH_BOUNDS,    NULL, 0},
+    {A(rescan_interval_ms), "rescan_interval", &type_duration,  RESCAN_BOUNDS,  "1m", 0},
+    {A(max_databases),      "max_databases",   &type_int,       1, 1000000,     "20000", 0},
     {D(path),               "path",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
     {D(check),              "check",           &type_check,     0, 0,           "quick", 0},
     {D(sample_interval_ms), "sample_interval", &type_duration,  SAMPLE_BOUNDS,  NULL, KEY_INHERIT},
@@ -673,6 +699,11 @@ static const struct config_key config_keys[] = {
     {D(watch),              "watch",           &type_watch,     0, 0,           "normal", 0},
     {D(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, NULL, KEY_INHERIT},
     {D(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     NULL, KEY_INHERIT},
+    {D(metrics),            "metrics",         &type_metrics,   0, 0,           "full", 0},
+    /* [databases:NAME] takes these and every [database:NAME] row but path: see key_find. */
+    {G(tmpl.metrics),       "metrics",         &type_metrics,   0, 0,           "basic", 0},
+    {G(pattern),            "glob",            &type_string,    PATH_BOUNDS,    NULL, KEY_REQUIRED},
+    {G(rescan_interval_ms), "rescan_interval", &type_duration,  RESCAN_BOUNDS,  NULL, KEY_INHERIT},
     {M(urls),               "urls",            &type_urls,      0, 0,           NULL, KEY_REQUIRED},
     {M(resend_interval_ms), "resend_interval", &type_duration,  1000, 3600000,  "1m", 0},
     {M(timeout_ms),         "timeout",         &type_duration,  100, 60000,     "10s", 0},
@@ -689,10 +720,27 @@ static const struct config_key config_keys[] = {
 
 #define CONFIG_NKEYS ARRAY_LEN(config_keys)
 
+/* Whether row k is a key of the section kind id. A [databases:NAME] section takes its own rows
+ * and the [database:NAME] ones but path (its glob stands for the paths): struct glob_config
+ * begins with a struct db_config, so those rows' offsets hold for it too. */
+static bool key_in_section(const struct config_key *k, enum section_id id)
+{
+    if (k->section == id)
+        return true;
+    return id == SECTION_GLOB && k->section == SECTION_DATABASE && strcmp(k->name, "path") != 0;
+}
+
+_Static_assert(offsetof(struct glob_config, tmpl) == 0, "[database:] rows write into tmpl");
+
 static const struct config_key *key_find(enum section_id section, const char *name)
 {
+    /* A section's own row first: rescan_interval in [databases:] is not the [agent] one. */
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
         if (config_keys[i].section == section && strcmp(config_keys[i].name, name) == 0)
+            return &config_keys[i];
+    }
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (key_in_section(&config_keys[i], section) && strcmp(config_keys[i].name, name) == 0)
             return &config_keys[i];
     }
     return NULL;
@@ -753,6 +801,30 @@ static void *database_base(struct config *c, size_t index)
     return &c->dbs[index];
 }
 
+static int glob_add(struct config *c, const char *name, size_t *index, char *why, size_t len)
+{
+    struct glob_config *globs = array_grow(c->globs, c->nglobs, sizeof(*globs));
+
+    if (!globs) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    c->globs = globs;
+    memset(&globs[c->nglobs], 0, sizeof(globs[0]));
+    globs[c->nglobs].tmpl.name = str_dup(name, strlen(name));
+    if (!globs[c->nglobs].tmpl.name) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    *index = c->nglobs++;
+    return 0;
+}
+
+static void *glob_base(struct config *c, size_t index)
+{
+    return &c->globs[index];
+}
+
 static void *alertmanager_base(struct config *c, size_t index)
 {
     (void)index;
@@ -764,6 +836,7 @@ static const struct section_kind section_kinds[] = {
     {SECTION_ALERTMANAGER, "alertmanager", NULL, alertmanager_base, NULL},
     {SECTION_DATABASE, "database", database_add, database_base,
      "no [database:NAME] section: nothing to watch"},
+    {SECTION_GLOB, "databases", glob_add, glob_base, NULL},
 };
 
 /* One "[...]" header in the file, kept for the checks made once the file is read. */
@@ -795,7 +868,81 @@ struct parse {
     long cur;      /* keys go to sections[cur]; -1 before the first header */
     bool skipping; /* the current header was bad: its keys are ignored */
     bool too_many;
+    /* Open addressing over (kind, name) -> section index + 1 (0: empty), so that a file of
+     * 10,000 sections finds duplicates without comparing every pair. */
+    size_t *byname;
+    size_t byname_cap; /* a power of two, at least twice nsections */
 };
+
+static size_t section_hash(const struct section_kind *kind, const char *name, size_t n)
+{
+    size_t h = (size_t)14695981039346656037ULL ^ (size_t)(uintptr_t)kind;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)name[i]) * (size_t)1099511628211ULL;
+    return h;
+}
+
+static bool section_is(const struct section *s, const struct section_kind *kind, const char *name,
+                       size_t n)
+{
+    if (s->kind != kind)
+        return false;
+    if (!kind->add)
+        return true;
+    return s->name && strlen(s->name) == n && memcmp(s->name, name, n) == 0;
+}
+
+/* The earlier section of this kind and name (any, for an unnamed kind), or NULL. */
+static const struct section *section_find(const struct parse *p, const struct section_kind *kind,
+                                          const char *name, size_t n)
+{
+    if (p->byname_cap == 0)
+        return NULL;
+    if (!kind->add)
+        n = 0;
+    for (size_t h = section_hash(kind, name, n) & (p->byname_cap - 1);;
+         h = (h + 1) & (p->byname_cap - 1)) {
+        if (p->byname[h] == 0)
+            return NULL;
+        const struct section *s = &p->sections[p->byname[h] - 1];
+        if (section_is(s, kind, name, n))
+            return s;
+    }
+}
+
+static void section_index_add(struct parse *p, size_t i)
+{
+    const struct section *s = &p->sections[i];
+    size_t n = s->kind->add && s->name ? strlen(s->name) : 0;
+    size_t h = section_hash(s->kind, s->name ? s->name : "", n) & (p->byname_cap - 1);
+
+    if (section_find(p, s->kind, s->name ? s->name : "", n)) /* a duplicate: the first stays */
+        return;
+    while (p->byname[h] != 0)
+        h = (h + 1) & (p->byname_cap - 1);
+    p->byname[h] = i + 1;
+}
+
+/* Room for one more section in the index. Returns 0, or -1 when out of memory. */
+static int section_index_grow(struct parse *p)
+{
+    size_t cap = p->byname_cap ? p->byname_cap : 64;
+
+    while (cap < 2 * (p->nsections + 1))
+        cap *= 2;
+    if (cap == p->byname_cap)
+        return 0;
+    size_t *byname = calloc(cap, sizeof(*byname));
+    if (!byname)
+        return -1;
+    free(p->byname);
+    p->byname = byname;
+    p->byname_cap = cap;
+    for (size_t i = 0; i < p->nsections; i++)
+        section_index_add(p, i);
+    return 0;
+}
 
 static void parse_error(struct parse *p, int line, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -830,7 +977,7 @@ static void apply_defaults(struct parse *p, enum section_id id, void *base)
 
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
         const struct config_key *k = &config_keys[i];
-        if (k->section != id || !k->def)
+        if (!key_in_section(k, id) || !k->def)
             continue;
         /* Only out of memory fails here: tests load every default. */
         if (k->type->set(k, base, k->def, why, sizeof(why)) != 0)
@@ -940,20 +1087,16 @@ static void section_begin(struct parse *p, const char *line)
             }
         }
     }
-    for (size_t i = 0; i < p->nsections; i++) {
-        struct section *o = &p->sections[i];
-        if (o->kind != kind)
-            continue;
-        if (!kind->add) {
+    {
+        const struct section *o = section_find(p, kind, name, namelen);
+        if (o && !kind->add)
             parse_error(p, line_no, header, "duplicate section (first at line %d)", o->line);
-            break;
-        }
-        if (strlen(o->name) == namelen && memcmp(o->name, name, namelen) == 0) {
+        else if (o)
             parse_error(p, line_no, header, "duplicate %s name (first at line %d)", kind->name,
                         o->line);
-            break;
-        }
     }
+    if (section_index_grow(p) != 0)
+        goto oom;
     s = array_grow(p->sections, p->nsections, sizeof(*s));
     if (!s)
         goto oom;
@@ -971,6 +1114,7 @@ static void section_begin(struct parse *p, const char *line)
     s->header = header;
     s->name = dbname;
     header = dbname = NULL;
+    section_index_add(p, p->nsections);
     p->cur = (long)p->nsections++;
     p->skipping = false;
     goto out;
@@ -1129,7 +1273,7 @@ static void config_finish(struct parse *p)
         void *base = s->kind->base(p->cfg, s->index);
         for (size_t j = 0; j < CONFIG_NKEYS; j++) {
             const struct config_key *k = &config_keys[j], *from;
-            if (k->section != s->kind->id || s->key_line[j])
+            if (!key_in_section(k, s->kind->id) || s->key_line[j])
                 continue;
             if (k->flags & KEY_REQUIRED) {
                 parse_error(p, s->line, s->header, "missing required key \"%s\"", k->name);
@@ -1146,7 +1290,10 @@ static void config_finish(struct parse *p)
     for (size_t i = 0; i < ARRAY_LEN(section_kinds); i++) {
         bool found = false;
         for (size_t j = 0; j < p->nsections && !found; j++)
-            found = p->sections[j].kind == &section_kinds[i];
+            found = p->sections[j].kind == &section_kinds[i] ||
+                    /* a glob section watches databases too */
+                    (section_kinds[i].id == SECTION_DATABASE &&
+                     p->sections[j].kind->id == SECTION_GLOB);
         /* A warning, not an error: a packaged default config watches nothing until edited
          * and must still load (main.c says so again at start). */
         if (!found && section_kinds[i].missing && p->errors)
@@ -1249,6 +1396,7 @@ out:
         free(p->sections[i].name);
     }
     free(p->sections);
+    free(p->byname);
     if (p->nerrors > CONFIG_MAX_ERRORS && p->errors)
         fprintf(p->errors, "%s: %d errors in all\n", p->file, p->nerrors);
     return c;
@@ -1365,11 +1513,22 @@ void config_free(struct config *c)
 {
     if (!c)
         return;
+    /* A config_with_dbs() copy owns its list and each entry's name and path, nothing else: any
+     * other string of a struct db_config belongs to base (its section or glob template). */
     for (size_t i = 0; i < c->ndbs; i++) {
         free(c->dbs[i].name);
         free(c->dbs[i].path);
     }
     free(c->dbs);
+    if (c->base) {
+        free(c);
+        return;
+    }
+    for (size_t i = 0; i < c->nglobs; i++) {
+        free(c->globs[i].tmpl.name);
+        free(c->globs[i].pattern);
+    }
+    free(c->globs);
     urls_free(&c->am);
     free(c->patched);
     free(c->am.runbook_url);
@@ -1386,4 +1545,23 @@ void config_free(struct config *c)
     free(c->listen_host);
     free(c->file);
     free(c);
+}
+
+struct config *config_with_dbs(const struct config *base, struct db_config *dbs, size_t ndbs)
+{
+    struct config *c = malloc(sizeof(*c));
+
+    if (!c) {
+        for (size_t i = 0; i < ndbs; i++) {
+            free(dbs[i].name);
+            free(dbs[i].path);
+        }
+        free(dbs);
+        return NULL;
+    }
+    *c = *base;
+    c->base = base->base ? base->base : base;
+    c->dbs = dbs;
+    c->ndbs = ndbs;
+    return c;
 }

@@ -20,6 +20,10 @@ enum check_kind { CHECK_OFF = 0, CHECK_QUICK, CHECK_INTEGRITY, CHECK_AUTO };
 #define CHECK_KIND_COUNT 3
 #define CHECK_CONFIG_KIND_COUNT 4
 
+/* metrics = full | basic: every per-database series, or those the alert rules and the fleet
+ * dashboard need (metrics.c, metric_in_basic; docs/metrics.md). */
+enum metrics_level { METRICS_FULL = 0, METRICS_BASIC };
+
 /* How closely the wal-index is watched (walwatch.h): normal is the sampler's pace and, when
  * the database is exposed to the WAL-reset race, the close watch; close always watches it. */
 enum watch_mode { WATCH_NORMAL = 0, WATCH_CLOSE };
@@ -32,6 +36,8 @@ enum check_priority { CHECK_PRIORITY_IDLE = 0, CHECK_PRIORITY_NORMAL };
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
 
+/* A string field added here is freed by config_free() for the base config only (not in the
+ * loop over dbs, which also runs for config_with_dbs() copies whose entries share it). */
 struct db_config {
     char *name; /* from "[database:NAME]": the db label; unique */
     char *path; /* as written; absolute or relative to the agent's working directory */
@@ -42,6 +48,18 @@ struct db_config {
     enum watch_mode watch;        /* "watch = normal|close" */
     int64_t check_yield_after_ms; /* a blocking checkpoint held this long: step aside */
     int check_max_read_rate;      /* bytes/s a check reads of the file; 0 = unlimited */
+    /* [database:] default full, [databases:] default basic */
+    enum metrics_level metrics;
+};
+
+/* [databases:NAME]: one glob(3) pattern standing for many databases (agent/fleet.c expands
+ * it). tmpl comes first so that the [database:NAME] keys, whose rows in config.c's table are
+ * offsets into struct db_config, write into it unchanged: every such key applies to each
+ * match. tmpl.name is the section name, tmpl.path is unused (NULL). */
+struct glob_config {
+    struct db_config tmpl;
+    char *pattern;              /* the "glob" key, as written */
+    int64_t rescan_interval_ms; /* per section, or the [agent] one */
 };
 
 /* [alertmanager]: where the agent posts its own alerts; none when nurls is 0. */
@@ -89,6 +107,14 @@ struct config {
     struct db_config *dbs; /* in file order */
     struct alertmanager_config am;
     char *web_config_file; /* exporter-toolkit web config (TLS, basic auth); NULL: none */
+    /* Fleets (issue 10): [databases:NAME] sections in file order, how often they are globbed
+     * again, and how many databases the agent watches at most (explicit ones always). */
+    size_t nglobs;
+    struct glob_config *globs;
+    int64_t rescan_interval_ms;
+    int max_databases;
+    /* Set by config_with_dbs(): every pointer but dbs (and its strings) belongs to base. */
+    const struct config *base;
 
     char *evidence_dir;         /* where evidence copies go; NULL = off (evidence.h) */
     int64_t evidence_max_bytes; /* a database larger than this is not copied */
@@ -101,7 +127,14 @@ struct config *config_load(const char *path, FILE *errors);
 /* As config_load(), over a string; name stands for the file name in messages. */
 struct config *config_load_string(const char *text, const char *name, FILE *errors);
 
+/* Frees c; for a config_with_dbs() copy, only what the copy owns. Accepts NULL. */
 void config_free(struct config *c);
+
+/* A copy of base watching dbs[0..ndbs) instead: the list agent/fleet.c builds from the
+ * explicit sections and the glob matches. Takes ownership of dbs and their name and path
+ * strings (freed with the copy, also on failure); every other field points into base, which
+ * must outlive the copy. NULL when out of memory. */
+struct config *config_with_dbs(const struct config *base, struct db_config *dbs, size_t ndbs);
 
 /* "500ms", "15s", "5m", "1h", or plain seconds "30". Returns 0 and sets *ms, or -1. */
 int config_parse_duration(const char *s, int64_t *ms);

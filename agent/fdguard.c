@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +58,18 @@ void fdguard_release(struct fdguard *g, int fd)
     pthread_mutex_unlock(&g->lock);
 }
 
+bool fdguard_close_if_idle(struct fdguard *g, int fd)
+{
+    bool idle;
+
+    pthread_mutex_lock(&g->lock);
+    idle = g->connections == 0;
+    if (idle)
+        close(fd);
+    pthread_mutex_unlock(&g->lock);
+    return idle;
+}
+
 /* The file a path names, as well as can be told now: a file that does not exist yet keeps its
  * path as written. */
 static char *file_key(const char *path)
@@ -66,28 +79,48 @@ static char *file_key(const char *path)
     return real ? real : strdup(path);
 }
 
+/* A section's file, for sorting: sections on one file become neighbours. */
+struct keyed {
+    char *key;
+    size_t i;
+};
+
+static int by_key(const void *a, const void *b)
+{
+    const struct keyed *x = a, *y = b;
+    int r = strcmp(x->key, y->key);
+
+    return r != 0 ? r : (x->i < y->i ? -1 : x->i > y->i);
+}
+
 struct fdguard **fdguard_set_new(const struct config *cfg)
 {
     size_t n = cfg->ndbs;
     struct fdguard **set = calloc(n ? n : 1, sizeof(*set));
-    char **keys = calloc(n ? n : 1, sizeof(*keys));
+    struct keyed *keys = calloc(n ? n : 1, sizeof(*keys));
     bool ok = set != NULL && keys != NULL;
 
     for (size_t i = 0; ok && i < n; i++) {
-        keys[i] = file_key(cfg->dbs[i].path);
-        ok = keys[i] != NULL;
-        for (size_t j = 0; ok && j < i && set[i] == NULL; j++)
-            if (strcmp(keys[i], keys[j]) == 0)
-                set[i] = set[j];
-        if (ok && set[i] == NULL) {
-            set[i] = malloc(sizeof(**set));
-            ok = set[i] != NULL;
-            if (ok)
-                fdguard_init(set[i]);
-        }
+        keys[i].key = file_key(cfg->dbs[i].path);
+        keys[i].i = i;
+        ok = keys[i].key != NULL;
     }
-    for (size_t i = 0; keys != NULL && i < n; i++)
-        free(keys[i]);
+    /* Sorted, a fleet of 10,000 is grouped in n log n comparisons, not n squared. */
+    if (ok)
+        qsort(keys, n, sizeof(*keys), by_key);
+    for (size_t k = 0; ok && k < n; k++) {
+        size_t i = keys[k].i;
+        if (k > 0 && strcmp(keys[k].key, keys[k - 1].key) == 0) {
+            set[i] = set[keys[k - 1].i];
+            continue;
+        }
+        set[i] = malloc(sizeof(**set));
+        ok = set[i] != NULL;
+        if (ok)
+            fdguard_init(set[i]);
+    }
+    for (size_t k = 0; keys != NULL && k < n; k++)
+        free(keys[k].key);
     free(keys);
     if (!ok) {
         fdguard_set_free(set, n);
@@ -96,18 +129,25 @@ struct fdguard **fdguard_set_new(const struct config *cfg)
     return set;
 }
 
+static int by_pointer(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (struct fdguard *const *)a;
+    uintptr_t y = (uintptr_t) * (struct fdguard *const *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 void fdguard_set_free(struct fdguard **set, size_t n)
 {
     if (set == NULL)
         return;
+    /* Sorted, a shared guard's slots are neighbours, and it is freed once. */
+    qsort(set, n, sizeof(*set), by_pointer);
     for (size_t i = 0; i < n; i++) {
-        bool shared = false;
-        for (size_t j = 0; j < i && !shared; j++)
-            shared = set[j] == set[i];
-        if (set[i] != NULL && !shared) {
-            fdguard_destroy(set[i]);
-            free(set[i]);
-        }
+        if (set[i] == NULL || (i > 0 && set[i] == set[i - 1]))
+            continue;
+        fdguard_destroy(set[i]);
+        free(set[i]);
     }
     free(set);
 }

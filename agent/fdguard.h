@@ -14,6 +14,7 @@
 #define SQLITE_AGENT_FDGUARD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -41,6 +42,13 @@ void fdguard_connection_closed(struct fdguard *g);
 /* The only way a raw descriptor on a guarded file is closed: at once when no connection is
  * open, else when the last one closes. The caller gives fd up either way. */
 void fdguard_release(struct fdguard *g, int fd);
+
+/* The sampler between samples: closes fd at once and returns true when no connection is open
+ * on the database, else leaves it open and returns false, and the caller keeps it (a
+ * descriptor closed now would drop the connection's locks; one held back for later would
+ * pile up over a long check). So descriptors grow with the checks running, not with the
+ * databases watched (issue 10). */
+bool fdguard_close_if_idle(struct fdguard *g, int fd);
 
 /* One guard per file, not per section: two sections may watch one file (say, quick_check
  * hourly and integrity_check daily), and their sampler and checker must then meet at the same

@@ -54,6 +54,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "expo.h"
 #include "httpauth.h"
 #include "log.h"
 
@@ -111,6 +112,7 @@ struct http_server {
 struct http {
     struct http_server *srv;
     struct state *state;
+    struct expo *expo; /* the rendered exposition to serve; NULL: render per scrape */
     const struct build_info *bi;
     unsigned flags; /* for the daemon a reload starts */
     /* Between libmicrohttpd's thread (its callbacks) and the sweeper; held for a few
@@ -237,9 +239,42 @@ static enum MHD_Result send_static(const struct http_server *srv, struct MHD_Con
     return queue(srv, conn, status, r);
 }
 
+/* The exposition expo.c rendered last: a copy of its gzip, or its text. False when there is
+ * none yet (the caller renders); else true, and *ret is what to return. */
+static bool send_rendered(const struct http_server *srv, struct MHD_Connection *conn,
+                          enum MHD_Result *ret)
+{
+    struct http *h = srv->http;
+    const char *ae =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    bool gzip = http_accepts_gzip(ae);
+    void *body;
+    size_t len;
+
+    if (h->expo == NULL || expo_copy(h->expo, gzip, &body, &len) != 0)
+        return false;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        *ret = MHD_NO;
+        return true;
+    }
+    if (gzip)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    state_scrape_served(h->state);
+    *ret = queue(srv, conn, MHD_HTTP_OK, r);
+    return true;
+}
+
 static enum MHD_Result send_metrics(const struct http_server *srv, struct MHD_Connection *conn)
 {
     struct http *h = srv->http;
+    enum MHD_Result ret;
+
+    if (send_rendered(srv, conn, &ret))
+        return ret;
     double t0 = clock_mono_s();
     struct snapshot *snap = state_snapshot(h->state, clock_wall_ms());
     struct buf body;
@@ -754,4 +789,9 @@ void http_stop(struct http *h)
         return;
     server_free(h->srv);
     http_free(h);
+}
+
+void http_set_expo(struct http *h, struct expo *e)
+{
+    h->expo = e;
 }

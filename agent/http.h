@@ -28,6 +28,10 @@ void http_stop(struct http *h); /* accepts NULL */
  * coding whose q is not 0). Pure; exposed for tests. */
 bool http_accepts_gzip(const char *accept_encoding);
 
+struct expo;
+/* Serve /metrics from e's last render (expo.h) instead of rendering per scrape. Call before
+ * the first request can arrive, or with e NULL to go back; e must outlive the server. */
+void http_set_expo(struct http *h, struct expo *e);
 /* What the deadline sweeper does with one open connection, from its facts: the seconds since
  * its request's time began, whether that request is complete and being answered, whether
  * every connection slot is taken, whether the client hung up. Pure; exposed for tests. */

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,11 +19,14 @@
 #include "clock.h"
 #include "config.h"
 #include "evidence.h"
+#include "expo.h"
 #include "fdguard.h"
+#include "fleet.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "procwatch.h"
 #include "sampler.h"
 #include "sqlitever.h"
 #include "state.h"
@@ -108,9 +112,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Each database keeps up to three descriptors open (database, -wal, -shm), and each running
- * check a few more; the soft limit is often 1024, so raise it to the hard limit, and say so
- * when even that is short: running out looks like databases going down. */
 /* /proc/sys/fs/nr_open: the most descriptors a process may have; 1048576 if unreadable (the
  * kernel's default). */
 static rlim_t nr_open(void)
@@ -126,8 +127,14 @@ static rlim_t nr_open(void)
     return (rlim_t)v;
 }
 
-/* The soft limit on descriptors up to the hard one (a database costs up to three, a check a
- * few more, an HTTP connection one): the first defence against running out, see http.c. */
+/* Descriptors grow with the work running, not with the databases watched (sampler.c opens,
+ * reads and closes a database's files per sample): a check holds its SQLite connection's (the
+ * database, -wal, -shm, a journal) plus the sampler's three of that database and a lock probe;
+ * the sampler three more; HTTP one per connection (http.c allows 64) and a listener; then the
+ * /proc scan's directory, the log, libraries. Raise the soft limit to the hard one anyway (as
+ * the Go runtime does for every Go exporter), and say so when even that is short. */
+#define FDS_PER_CHECK 8
+#define FDS_FIXED 128
 static void raise_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
@@ -146,12 +153,12 @@ static void raise_fd_limit(const struct config *cfg)
         }
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    rlim_t need = 3 * (rlim_t)cfg->ndbs + 8 * (rlim_t)cfg->check_workers + 128;
+    rlim_t need = FDS_PER_CHECK * (rlim_t)cfg->check_workers + FDS_FIXED;
     if (rl.rlim_cur < need) {
         char have[24], want[24];
         snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
         snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
-        log_warn("the open-files limit is too low for this many databases; raise it "
+        log_warn("the open-files limit is too low for this many check workers; raise it "
                  "(LimitNOFILE= in systemd, ulimit -n)",
                  "limit", have, "needed", want, NULL);
     }
@@ -165,6 +172,7 @@ struct workers {
     struct walwatch *walwatch; /* the close watch of the wal-index (issue 12) */
     struct checker *checker;
     struct alertpush *alertpush; /* NULL without [alertmanager] */
+    struct procwatch *procwatch; /* the /proc scan and the risk verdict */
     struct evidence *evidence;   /* NULL without evidence_dir */
 };
 
@@ -176,6 +184,7 @@ static void workers_free(struct workers *w)
     /* After the checkers: the sampler and the watch close their descriptors, and no
      * connection is open. */
     walwatch_free(w->walwatch);
+    procwatch_free(w->procwatch);
     sampler_free(w->sampler);
     fdguard_set_free(w->guards, w->cfg ? w->cfg->ndbs : 0);
     config_free(w->cfg);
@@ -206,6 +215,7 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
         return -1;
     }
     w->sampler = sampler_new(cfg, st, w->guards);
+    w->procwatch = procwatch_new(cfg, st);
     w->checker = checker_new(cfg, st, w->guards);
     /* A race signal wakes the checker for an integrity check at once (checkauto.h). */
     w->walwatch =
@@ -214,7 +224,7 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
     w->alertpush = alertpush_new(cfg, st, instance);
     bool evidence_failed;
     w->evidence = evidence_new(cfg, st, w->guards, &evidence_failed);
-    if (w->sampler == NULL || w->walwatch == NULL || w->checker == NULL ||
+    if (w->sampler == NULL || w->procwatch == NULL || w->walwatch == NULL || w->checker == NULL ||
         (cfg->am.nurls > 0 && w->alertpush == NULL) || evidence_failed ||
         state_configure(st, cfg) != 0) {
         workers_free(w);
@@ -225,8 +235,8 @@ static int workers_init(struct workers *w, struct config *cfg, struct state *st)
 
 static int workers_start(struct workers *w)
 {
-    if (sampler_start(w->sampler) != 0 || walwatch_start(w->walwatch) != 0 ||
-        checker_start(w->checker) != 0)
+    if (sampler_start(w->sampler) != 0 || procwatch_start(w->procwatch) != 0 ||
+        walwatch_start(w->walwatch) != 0 || checker_start(w->checker) != 0)
         return -1;
     if (w->evidence != NULL && evidence_start(w->evidence) != 0)
         return -1;
@@ -239,7 +249,54 @@ static void workers_stop(struct workers *w)
     evidence_stop(w->evidence);
     walwatch_stop(w->walwatch); /* first: it calls into the checker */
     checker_stop(w->checker);
+    procwatch_stop(w->procwatch);
     sampler_stop(w->sampler);
+}
+
+/* Stops the workers and starts new ones on cfg (ownership taken): a reload, or a rescan that
+ * changed the database list. state_configure() carries the history of every database that
+ * stays. */
+static void workers_swap(struct workers *w, struct state *st, struct config *cfg)
+{
+    workers_stop(w);
+    workers_free(w);
+    if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
+        log_error("out of memory or threads while restarting the workers", NULL);
+        exit(EXIT_FAILURE);
+    }
+}
+
+/* The configuration as loaded, and the fleet that expands its [databases:NAME] sections: both
+ * outlive the workers, which run on the expanded copy (fleet.h). */
+struct source {
+    struct config *base;
+    struct fleet *fleet;
+};
+
+/* Takes ownership of base. Returns the expanded config the workers run on, or NULL (out of
+ * memory; base is then freed). */
+static struct config *source_init(struct source *src, struct config *base, struct state *st)
+{
+    struct config *cfg = NULL;
+
+    src->base = base;
+    src->fleet = fleet_new(st);
+    if (src->fleet == NULL || fleet_configure(src->fleet, base) != 0 ||
+        fleet_rescan(src->fleet, base, NULL, clock_mono_ms(), &cfg) != 0) {
+        fleet_free(src->fleet);
+        config_free(base);
+        memset(src, 0, sizeof(*src));
+        return NULL;
+    }
+    return cfg;
+}
+
+/* After the workers are freed: the fleet's parked descriptors close with no connection open. */
+static void source_free(struct source *src)
+{
+    fleet_free(src->fleet);
+    config_free(src->base);
+    memset(src, 0, sizeof(*src));
 }
 
 static void log_config(const struct config *cfg, const char *what)
@@ -251,20 +308,28 @@ static void log_config(const struct config *cfg, const char *what)
 }
 
 /* --once: one sample and one check of every database on this thread, metrics on stdout. */
-static int run_once(struct config *cfg, const struct build_info *bi)
+static int run_once(struct config *base, const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
+    struct source src;
+    struct config *cfg = NULL;
     struct workers w;
     struct buf out;
     atomic_bool stop;
     int status = EXIT_HEALTHY;
 
     atomic_init(&stop, false);
-    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+    if (st == NULL || (cfg = source_init(&src, base, st)) == NULL) {
+        state_free(st);
+        return EXIT_USAGE;
+    }
+    if (workers_init(&w, cfg, st) != 0) {
+        source_free(&src);
         state_free(st);
         return EXIT_USAGE;
     }
     sampler_run_pass(w.sampler);
+    procwatch_run_pass(w.procwatch);
     for (size_t i = 0; i < cfg->ndbs; i++) {
         struct check_outcome o;
         if (cfg->dbs[i].check == CHECK_OFF)
@@ -299,6 +364,7 @@ out:
     buf_free(&out);
     snapshot_free(snap);
     workers_free(&w);
+    source_free(&src);
     state_free(st);
     return status;
 }
@@ -315,7 +381,8 @@ static int load_web_config(const struct config *cfg, struct webconfig **wc)
 }
 
 /* SIGHUP: a new configuration (and web config) replaces the old only when both load cleanly. */
-static void reload(struct workers *w, struct state *st, const char *path, struct http *http)
+static void reload(struct workers *w, struct source *src, struct state *st, const char *path,
+                   struct http *http)
 {
     struct config *cfg = config_load(path, stderr);
     struct webconfig *wc = NULL;
@@ -344,12 +411,15 @@ static void reload(struct workers *w, struct state *st, const char *path, struct
                  w->cfg->listen, NULL);
     log_set_level(cfg->log_level);
     log_set_format(cfg->log_format);
-    workers_stop(w);
-    workers_free(w);
-    if (workers_init(w, cfg, st) != 0 || workers_start(w) != 0) {
-        log_error("out of memory or threads after reload", NULL);
+    struct config *expanded = NULL;
+    if (fleet_configure(src->fleet, cfg) != 0 ||
+        fleet_rescan(src->fleet, cfg, NULL, clock_mono_ms(), &expanded) != 0) {
+        log_error("out of memory after reload", NULL);
         exit(EXIT_FAILURE);
     }
+    workers_swap(w, st, expanded);
+    config_free(src->base); /* after the swap: the old workers' config pointed into it */
+    src->base = cfg;
     state_reload_done(st, true, clock_wall_ms());
     log_config(w->cfg, "config reloaded");
 }
@@ -363,26 +433,54 @@ static int64_t max_sample_interval_ms(const struct config *cfg)
     return max;
 }
 
+/* A glob section is due: rescan, and swap the workers when the database list changed. */
+static void rescan(struct workers *w, struct source *src, struct state *st)
+{
+    struct config *cfg = NULL;
+
+    if (fleet_rescan(src->fleet, src->base, w->cfg, clock_mono_ms(), &cfg) != 0) {
+        log_error("out of memory in a glob rescan; keeping the database list", NULL);
+        return;
+    }
+    if (cfg == NULL)
+        return;
+    char was[24], now[24];
+    snprintf(was, sizeof(was), "%zu", w->cfg->ndbs);
+    snprintf(now, sizeof(now), "%zu", cfg->ndbs);
+    workers_swap(w, st, cfg);
+    log_info("glob rescan changed the database list", "databases_before", was, "databases", now,
+             NULL);
+}
+
 /* Waits for a signal; with the systemd watchdog on, wakes every ping interval to ping it while
- * sampling is alive. Returns the signal. */
-static int wait_signal(const sigset_t *sigs, const struct workers *w, struct state *st,
-                       int64_t start_ms)
+ * sampling is alive, and at each glob section's rescan time to rescan. Returns the signal. */
+static int wait_signal(const sigset_t *sigs, struct workers *w, struct source *src,
+                       struct state *st, int64_t start_ms)
 {
     int64_t every = notify_watchdog_interval_ms();
+    int64_t ping = every > 0 ? clock_mono_ms() + every : INT64_MAX;
     int sig;
 
     for (;;) {
-        if (every <= 0) {
+        int64_t now = clock_mono_ms(), due = fleet_next_rescan_ms(src->fleet);
+        if (due <= now) {
+            rescan(w, src, st);
+            continue;
+        }
+        int64_t until = due < ping ? due : ping;
+        if (until == INT64_MAX) {
             if (sigwait(sigs, &sig) == 0)
                 return sig;
             continue;
         }
-        struct timespec ts = {every / 1000, (every % 1000) * 1000000};
+        int64_t wait = until - now > 0 ? until - now : 0;
+        struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
         sig = sigtimedwait(sigs, NULL, &ts);
         if (sig > 0)
             return sig;
-        if (errno != EAGAIN)
+        if (errno != EAGAIN || clock_mono_ms() < ping)
             continue;
+        ping = clock_mono_ms() + every;
         struct snapshot *snap = state_snapshot(st, clock_wall_ms());
         if (snap != NULL &&
             notify_sampling_alive(w->cfg->ndbs, snap->agent.last_sample_pass_end_ms, start_ms,
@@ -394,10 +492,12 @@ static int wait_signal(const sigset_t *sigs, const struct workers *w, struct sta
     }
 }
 
-static int run_daemon(struct config *cfg, struct webconfig *wc, const char *config_path,
+static int run_daemon(struct config *base, struct webconfig *wc, const char *config_path,
                       const struct build_info *bi)
 {
     struct state *st = state_new(clock_wall_ms());
+    struct source src = {0};
+    struct config *cfg = NULL;
     struct workers w;
     struct http *http = NULL;
     sigset_t sigs;
@@ -412,30 +512,45 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (st == NULL || workers_init(&w, cfg, st) != 0) {
+    if (st == NULL || (cfg = source_init(&src, base, st)) == NULL) {
         webconfig_free(wc);
         state_free(st);
         return EXIT_FAILURE;
     }
+    raise_fd_limit(cfg);
+    if (workers_init(&w, cfg, st) != 0) {
+        source_free(&src);
+        webconfig_free(wc);
+        state_free(st);
+        return EXIT_FAILURE;
+    }
+    /* The exposition is rendered on a thread of its own once per change, and /metrics serves
+     * that rendering (expo.h). */
+    struct expo *expo = expo_new(st, bi);
     http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi, wc);
-    if (http == NULL || workers_start(&w) != 0) {
+    if (http != NULL && expo != NULL)
+        http_set_expo(http, expo);
+    if (http == NULL || expo == NULL || workers_start(&w) != 0 || expo_start(expo) != 0) {
+        http_stop(http);
+        expo_stop(expo);
+        expo_free(expo);
         workers_stop(&w);
         workers_free(&w);
-        http_stop(http);
+        source_free(&src);
         state_free(st);
         return EXIT_FAILURE;
     }
     log_config(w.cfg, "started");
-    if (w.cfg->ndbs == 0)
+    if (w.cfg->ndbs == 0 && w.cfg->nglobs == 0)
         log_warn("no [database:NAME] section: nothing to watch; add databases and reload", "config",
                  w.cfg->file, NULL);
     int64_t start_ms = clock_mono_ms();
     notify_ready(w.cfg->ndbs);
     for (;;) {
-        sig = wait_signal(&sigs, &w, st, start_ms);
+        sig = wait_signal(&sigs, &w, &src, st, start_ms);
         if (sig == SIGHUP) {
             notify_reloading();
-            reload(&w, st, config_path, http);
+            reload(&w, &src, st, config_path, http);
             notify_ready(w.cfg->ndbs);
             continue;
         }
@@ -444,8 +559,11 @@ static int run_daemon(struct config *cfg, struct webconfig *wc, const char *conf
     notify_stopping();
     log_info("stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     http_stop(http);
+    expo_stop(expo);
+    expo_free(expo);
     workers_stop(&w);
     workers_free(&w);
+    source_free(&src);
     state_free(st);
     return EXIT_SUCCESS;
 }
@@ -482,7 +600,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.check_config) {
-        printf("%s: ok, %zu database%s\n", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        printf("%s: ok, %zu database%s", cfg->file, cfg->ndbs, cfg->ndbs == 1 ? "" : "s");
+        if (cfg->nglobs > 0) /* matched at start, not here: --check-config reads no database */
+            printf(", %zu glob section%s", cfg->nglobs, cfg->nglobs == 1 ? "" : "s");
+        printf("\n");
         if (wc != NULL)
             printf("%s: ok, %s, %zu user%s\n", wc->file, wc->tls ? "TLS" : "plain HTTP", wc->nusers,
                    wc->nusers == 1 ? "" : "s");
@@ -491,9 +612,15 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     log_set_level(cfg->log_level);
+    /* The big blocks (a snapshot, the rendered text: megabytes at 10,000 databases) are made
+     * and freed every few seconds on the render thread. glibc raises its mmap threshold to the
+     * size of a freed mapped block, so after the first, they would come from that thread's arena
+     * and stay resident; a fixed threshold keeps them mapped and returned when freed. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     log_set_format(cfg->log_format);
     check_own_sqlite(cfg);
-    raise_fd_limit(cfg);
+    if (o.once)
+        raise_fd_limit(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     const struct build_info bi = {SQLITE_AGENT_VERSION, sqlite3_libversion()};

@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "config.h"
 #include "fileformat.h"
 #include "problems.h"
+#include "risk.h"
+#include "schedule.h"
 #include "sqlitever.h"
 
 /* U+FFFD REPLACEMENT CHARACTER, for bytes that are not UTF-8 */
@@ -255,10 +258,10 @@ static int labels_build(struct labels *l, const struct snapshot *snap, size_t ma
         return -1;
     for (size_t i = 0; i < snap->ndbs; i++) {
         l->off[i] = l->text.len;
+        /* db only: path and the other constant facts are on sqlite_database_info, once per
+         * database (issue 10: the info-metric convention, a fleet's exposition halved). */
         buf_puts(&l->text, "db=\"");
         metrics_escape_label(&l->text, snap->dbs[i].name);
-        buf_puts(&l->text, "\",path=\"");
-        metrics_escape_label(&l->text, snap->dbs[i].path);
     }
     l->off[snap->ndbs] = l->text.len;
     return l->text.failed ? -1 : 0;
@@ -270,7 +273,7 @@ static void labels_free(struct labels *l)
     free(l->off);
 }
 
-/* name{db="..",path=".." (the closing quote is the caller's) */
+/* name{db=".." (the closing quote is the caller's) */
 static void put_db_labels(struct buf *out, const char *name, const struct labels *l, size_t i)
 {
     buf_puts(out, name);
@@ -278,7 +281,7 @@ static void put_db_labels(struct buf *out, const char *name, const struct labels
     buf_append(out, l->text.data + l->off[i], l->off[i + 1] - l->off[i]);
 }
 
-/* name{db="..",path=".."[,check=".."][,result=".."]} value */
+/* name{db=".."[,check=".."][,result=".."]} value */
 static void put_db_series(struct buf *out, const char *name, const struct labels *l, size_t i,
                           const char *check, const char *result, const struct value *v)
 {
@@ -587,6 +590,14 @@ static bool get_check_duration(const struct db_snapshot *d, int64_t now_ms, stru
     return check_any_run(&d->check);
 }
 
+static bool get_check_failures(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
+{
+    (void)now_ms;
+    o->v = value_u64(d->check.failures_since_success);
+    o->check = config_check_kind_str(d->kind);
+    return d->kind != CHECK_OFF;
+}
+
 static bool get_check_success(const struct db_snapshot *d, int64_t now_ms, struct db_series *o)
 {
     (void)now_ms;
@@ -820,6 +831,10 @@ static const struct db_family db_families[] = {
      get_check_duration},
     {"sqlite_check_last_success_timestamp_seconds", "gauge",
      "Unix time the last check completed (result ok or malformed).", get_check_success},
+    {"sqlite_check_failures_since_success", "gauge",
+     "Check runs that ended busy, timeout or error since the last completed one (or since the "
+     "agent started).",
+     get_check_failures},
     {"sqlite_check_whole_file_last_success_timestamp_seconds", "gauge",
      "Unix time the last completed check that included the whole-file unit (one snapshot "
      "over every b-tree, the freelist and unused pages) ended.",
@@ -894,17 +909,58 @@ static const struct db_family db_families[] = {
      get_lost_pages},
 };
 
+/* metrics = basic (glob sections' default): the series the alert rules and the fleet dashboard
+ * read (dashboards/sqlite-agent.rules.yml, sqlite-agent-fleet.dashboard.json), plus
+ * sqlite_database_info. Everything else is for the per-database dashboard and metrics = full. */
+static const char *const basic_families[] = {
+    "sqlite_up",
+    "sqlite_sample_age_seconds",
+    "sqlite_database_size_bytes",
+    "sqlite_last_writer_version_number",
+    "sqlite_wal_size_bytes",
+    "sqlite_wal_checkpoint_lag_frames",
+    "sqlite_database_malformed",
+    "sqlite_check_last_success_timestamp_seconds",
+    "sqlite_check_failures_since_success",
+    "sqlite_wal_reset_race_exposed",
+    "sqlite_wal_index_inconsistent",
+    "sqlite_corruption_risk",
+    "sqlite_check_first_problem_info",
+    "sqlite_evidence_copy_info",
+    "sqlite_wal_checkpoint_lost_pages_total", /* only once above 0: see basic_when_nonzero */
+};
+
+/* Counters that stay 0 on a healthy fleet: metrics = basic shows them from their first
+ * increment. The rule reading them (SQLiteWALResetRace) has an `unless ... offset 1h` branch for
+ * a series whose first sample is already above 0. */
+static bool basic_when_nonzero(const char *name)
+{
+    return strcmp(name, "sqlite_wal_checkpoint_lost_pages_total") == 0;
+}
+
+static bool metric_in_basic(const char *name)
+{
+    for (size_t i = 0; i < sizeof basic_families / sizeof basic_families[0]; i++)
+        if (strcmp(basic_families[i], name) == 0)
+            return true;
+    return false;
+}
+
 static void put_db_family(struct buf *out, const struct db_family *f, const struct snapshot *snap,
                           const struct labels *l, int64_t now_ms)
 {
     bool header = false;
     size_t i;
 
+    bool basic = metric_in_basic(f->name);
+
     for (i = 0; i < snap->ndbs; i++) {
         const struct db_snapshot *d = &snap->dbs[i];
         struct db_series o = {{VALUE_U64, 0, 0, 0.0}, NULL};
 
-        if (!f->get(d, now_ms, &o))
+        if ((d->basic && !basic) || !f->get(d, now_ms, &o))
+            continue;
+        if (d->basic && basic_when_nonzero(f->name) && o.v.u64 == 0)
             continue;
         if (!header) {
             put_family_header(out, f->name, f->type, f->help);
@@ -926,7 +982,7 @@ static void put_check_runs(struct buf *out, const struct snapshot *snap, const s
     for (i = 0; i < snap->ndbs; i++) {
         const struct db_snapshot *d = &snap->dbs[i];
 
-        for (k = 0; k < CHECK_KIND_COUNT; k++) {
+        for (k = 0; k < CHECK_KIND_COUNT && !d->basic; k++) {
             bool show = k == (int)d->kind && d->kind != CHECK_OFF;
 
             for (r = 0; r < CHECK_RESULT_COUNT; r++)
@@ -968,7 +1024,7 @@ static void put_processes_by_version(struct buf *out, const struct snapshot *sna
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct db_snapshot *d = &snap->dbs[i];
         const struct procscan_result *r = &d->procs.db;
-        if (!d->procs.scanned)
+        if (!d->procs.scanned || d->basic)
             continue;
         if (!header) {
             put_family_header(out, name, "gauge",
@@ -996,7 +1052,7 @@ static void put_filesystem_info(struct buf *out, const struct snapshot *snap,
 
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct db_snapshot *d = &snap->dbs[i];
-        if (d->sample.status == SAMPLE_NONE || !d->sample.fs_known)
+        if (d->sample.status == SAMPLE_NONE || !d->sample.fs_known || d->basic)
             continue;
         if (!header) {
             put_family_header(out, name, "gauge",
@@ -1036,17 +1092,25 @@ static void put_watch_anomalies(struct buf *out, const struct snapshot *snap,
                                 const struct labels *l)
 {
     static const char name[] = "sqlite_wal_index_anomalies_total";
+    bool header = false;
 
-    if (snap->ndbs == 0)
-        return;
-    put_family_header(out, name, "counter",
-                      "What the close watch saw in the wal-index, by kind: backfill_past_end "
-                      "(nBackfill > mxFrame on a stable header, what the WAL-reset race leaves), "
-                      "unstable_header (the two header copies stayed unequal).");
     for (size_t i = 0; i < snap->ndbs; i++)
-        for (int k = 0; k < WATCH_ANOMALY_COUNT; k++)
+        for (int k = 0; k < WATCH_ANOMALY_COUNT; k++) {
+            uint64_t v = snap->dbs[i].watch.counts.anomalies[k];
+            /* metrics = basic: what SQLiteWALResetRace reads, from its first increment (as
+             * basic_when_nonzero). */
+            if (snap->dbs[i].basic && (k != WATCH_BACKFILL_PAST_END || v == 0))
+                continue;
+            if (!header)
+                put_family_header(out, name, "counter",
+                                  "What the close watch saw in the wal-index, by kind: "
+                                  "backfill_past_end (nBackfill > mxFrame on a stable header, "
+                                  "what the WAL-reset race leaves), unstable_header (the two "
+                                  "header copies stayed unequal).");
+            header = true;
             put_db_labelled(out, name, l, i, "kind", state_watch_anomaly_str((enum watch_anomaly)k),
-                            snap->dbs[i].watch.counts.anomalies[k]);
+                            v);
+        }
 }
 
 static void put_proc_scan(struct buf *out, const struct snapshot *snap)
@@ -1065,6 +1129,43 @@ static void put_proc_scan(struct buf *out, const struct snapshot *snap)
                      "Processes whose open files or mappings the agent could not read "
                      "(permissions): their use of the databases is unknown.",
                      value_u64(a->procs.uninspectable));
+}
+
+/* One [databases:NAME] family: a series per glob section, labelled group. */
+static void put_glob_family(struct buf *out, const struct snapshot *snap, const char *name,
+                            const char *type, const char *help, size_t field)
+{
+    if (snap->nglobs == 0)
+        return;
+    put_family_header(out, name, type, help);
+    for (size_t i = 0; i < snap->nglobs; i++) {
+        uint64_t v = *(const uint64_t *)((const char *)&snap->globs[i] + field);
+        buf_printf(out, "%s{group=\"", name);
+        metrics_escape_label(out, snap->globs[i].group);
+        buf_printf(out, "\"} %" PRIu64 "\n", v);
+    }
+}
+
+static void put_globs(struct buf *out, const struct snapshot *snap)
+{
+    put_glob_family(out, snap, "sqlite_agent_glob_matched_files", "gauge",
+                    "Regular files the last rescan of a [databases:] section's glob matched "
+                    "(-wal, -shm and -journal files left out).",
+                    offsetof(struct glob_stats, matched));
+    put_glob_family(out, snap, "sqlite_agent_glob_watched_files", "gauge",
+                    "Glob matches watched as databases.", offsetof(struct glob_stats, watched));
+    put_glob_family(out, snap, "sqlite_agent_glob_skipped_files", "gauge",
+                    "Glob matches never seen with an SQLite header, not watched.",
+                    offsetof(struct glob_stats, skipped));
+    put_glob_family(out, snap, "sqlite_agent_glob_duplicate_files", "gauge",
+                    "Glob matches already watched through an earlier section.",
+                    offsetof(struct glob_stats, duplicate));
+    put_glob_family(out, snap, "sqlite_agent_glob_over_limit_files", "gauge",
+                    "Glob matches not watched because the agent watches max_databases already.",
+                    offsetof(struct glob_stats, over_limit));
+    put_glob_family(out, snap, "sqlite_agent_glob_errors_total", "counter",
+                    "Rescans whose glob failed (the last matches were kept).",
+                    offsetof(struct glob_stats, errors));
 }
 
 /* ---- problem kinds and evidence copies (problems.h, evidence.h) --------------------------- */
@@ -1091,7 +1192,7 @@ static void put_check_problems(struct buf *out, const struct snapshot *snap, con
 
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct db_snapshot *d = &snap->dbs[i];
-        if (!d->check.completed_once)
+        if (!d->check.completed_once || d->basic)
             continue;
         if (!header) {
             put_family_header(out, name, "gauge",
@@ -1158,7 +1259,7 @@ static void put_evidence(struct buf *out, const struct snapshot *snap, const str
 
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct evidence_state *e = &snap->dbs[i].evidence;
-        if (!evidence_attempted(e))
+        if (!evidence_attempted(e) || snap->dbs[i].basic)
             continue;
         if (!header) {
             put_family_header(out, total, "counter",
@@ -1191,7 +1292,7 @@ static void put_evidence(struct buf *out, const struct snapshot *snap, const str
     header = false;
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct evidence_state *e = &snap->dbs[i].evidence;
-        if (e->last_ok_ms == 0)
+        if (e->last_ok_ms == 0 || snap->dbs[i].basic)
             continue;
         if (!header) {
             put_family_header(out, "sqlite_evidence_copy_timestamp_seconds", "gauge",
@@ -1201,6 +1302,78 @@ static void put_evidence(struct buf *out, const struct snapshot *snap, const str
         struct value v = value_ms(e->last_ok_ms);
         put_db_series(out, "sqlite_evidence_copy_timestamp_seconds", l, i, NULL, NULL, &v);
     }
+}
+
+/* sqlite_database_info: one series per database, always, carrying path and the facts that
+ * rarely change (Prometheus's info-metric convention): per-database series carry db only, and
+ * an alert that shows the path joins with
+ *     * on (instance, job, db) group_left (path) sqlite_database_info
+ * A fact not known yet (not sampled, header unreadable) is an empty label. */
+static void put_database_info(struct buf *out, const struct snapshot *snap, const struct labels *l)
+{
+    static const char name[] = "sqlite_database_info";
+
+    if (snap->ndbs == 0)
+        return;
+    put_family_header(out, name, "gauge",
+                      "Always 1: path, the configured check, the journal mode and page size from "
+                      "the header (offsets 19 and 16), the filesystem type, and metrics (full or "
+                      "basic).");
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        bool hdr = d->sample.status == SAMPLE_OK;
+        char page[16] = "";
+        if (hdr)
+            snprintf(page, sizeof(page), "%u", (unsigned)d->sample.db.page_size);
+        const char *pairs[] = {"path",
+                               d->path,
+                               "check",
+                               config_check_kind_str(d->kind),
+                               "journal_mode",
+                               !hdr                             ? ""
+                               : d->sample.db.read_version == 2 ? "wal"
+                                                                : "rollback",
+                               "page_size",
+                               page,
+                               "fstype",
+                               d->sample.fs_known ? d->sample.fs.name : "",
+                               "metrics",
+                               d->basic ? "basic" : "full",
+                               NULL};
+        struct value v = value_u64(1);
+        put_db_pairs(out, name, l, i, pairs, &v);
+    }
+}
+
+/* Databases whose last completed check (or, never completed, the time they were first watched)
+ * is older than twice their check_interval: the fleet has outgrown its interval or its workers
+ * (schedule.h). */
+static void put_checks_overdue(struct buf *out, const struct snapshot *snap, int64_t now_ms)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < snap->ndbs; i++) {
+        const struct db_snapshot *d = &snap->dbs[i];
+        int64_t since = d->check.completed_once ? d->check.last_success_ms : d->watched_since_ms;
+        if (d->kind != CHECK_OFF && schedule_overdue(now_ms, since, d->check_interval_ms))
+            n++;
+    }
+    put_agent_family(out, "sqlite_agent_checks_overdue", "gauge",
+                     "Databases whose last completed check, or the time they were first watched "
+                     "when none has completed, is older than twice their check_interval.",
+                     value_u64(n));
+}
+
+/* Check runs of the whole agent by result: what the fleet dashboard graphs, where metrics =
+ * basic leaves out the per-database sqlite_check_runs_total. */
+static void put_agent_check_runs(struct buf *out, const struct snapshot *snap)
+{
+    static const char name[] = "sqlite_agent_check_runs_total";
+    put_family_header(out, name, "counter",
+                      "Check runs of every database since the agent started, by result.");
+    for (int r = 0; r < CHECK_RESULT_COUNT; r++)
+        buf_printf(out, "%s{result=\"%s\"} %" PRIu64 "\n", name,
+                   state_check_result_str((enum check_result)r), snap->agent.check_runs[r]);
 }
 
 int metrics_render(const struct snapshot *snap, const struct build_info *bi, int64_t now_ms,
@@ -1215,6 +1388,9 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
         return -1;
     }
     put_agent(out, snap, bi);
+    put_agent_check_runs(out, snap);
+    put_checks_overdue(out, snap, now_ms);
+    put_database_info(out, snap, &l);
     for (f = 0; f < sizeof db_families / sizeof db_families[0]; f++)
         put_db_family(out, &db_families[f], snap, &l, now_ms);
     put_check_runs(out, snap, &l);
@@ -1223,6 +1399,7 @@ int metrics_render(const struct snapshot *snap, const struct build_info *bi, int
     put_corruption_risk(out, snap, &l);
     put_watch_anomalies(out, snap, &l);
     put_proc_scan(out, snap);
+    put_globs(out, snap);
     put_check_problems(out, snap, &l);
     put_first_problem(out, snap, &l);
     put_evidence(out, snap, &l);

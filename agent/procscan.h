@@ -41,42 +41,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent.h" /* struct procscan_target, _result, _stats */
 #include "elfver.h"
-
-/* Distinct versions kept per target; the oldest ones are kept. */
-#define PROCSCAN_VERSION_SLOTS 4
-
-struct procscan_target {
-    dev_t dev;
-    ino_t ino; /* 0: the file does not exist now; the target is skipped */
-};
-
-struct procscan_version_count {
-    uint32_t version;   /* SQLITE_VERSION_NUMBER form */
-    uint32_t processes; /* processes with the target open that run it */
-};
-
-struct procscan_result {
-    uint32_t open_processes; /* processes with at least one descriptor on the file */
-    /* Descriptors on the file across those processes: SQLite opens one per connection, so
-     * this tells "two connections in one process" (the WAL-reset race needs two or more
-     * connections, threads or processes) from one. */
-    uint32_t open_descriptors;
-    uint32_t mmap_processes; /* of those, processes that also map the file itself */
-    uint32_t nversions;      /* slots used in versions[] */
-    struct procscan_version_count versions[PROCSCAN_VERSION_SLOTS]; /* ascending version */
-    uint32_t other_versions;  /* processes on a known version that had no slot left */
-    uint32_t unknown_version; /* processes whose SQLite version could not be told */
-    uint32_t oldest_version;  /* lowest known version among them; 0 when none known */
-};
-
-struct procscan_stats {
-    uint32_t processes;     /* processes looked at (the agent itself excluded) */
-    uint32_t uninspectable; /* fd or maps unreadable: EACCES / EPERM */
-    uint32_t matched;       /* processes holding at least one target */
-    uint32_t vanished;      /* exited while being looked at */
-    uint32_t objects;       /* library/executable lookups (cache hits included) */
-};
 
 struct procscan;
 

@@ -191,6 +191,37 @@ enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *ou
 
 /* ---- opening ----------------------------------------------------------------------------- */
 
+enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_memo *m,
+                                           struct safeopen_path *out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash != NULL ? (size_t)(slash - path) : 0;
+    const char *name = slash != NULL ? slash + 1 : path;
+
+    if (path[0] != '/' || dirlen == 0 || dirlen > SAFEOPEN_PENDING_MAX || name[0] == '\0' ||
+        strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return safeopen_resolve(path, out);
+    if (!m->valid || strlen(m->dir) != dirlen || memcmp(m->dir, path, dirlen) != 0) {
+        memcpy(m->dir, path, dirlen);
+        m->dir[dirlen] = '\0';
+        m->res = safeopen_resolve(m->dir, &m->resolved);
+        m->valid = true;
+    }
+    if (m->res != SAFEOPEN_OK) /* the whole path again, for its own error and detail */
+        return safeopen_resolve(path, out);
+
+    char pending[SAFEOPEN_PENDING_MAX + 1];
+    struct resolver r = {.out = out};
+    *out = m->resolved;
+    r.used = strlen(out->path);
+    snprintf(pending, sizeof(pending), "%s", name); /* shorter than path: fits */
+    enum safeopen_result res = append_all(&r, pending);
+    out->path[r.used] = '\0';
+    if (res == SAFEOPEN_OK && r.used < 2)
+        res = SAFEOPEN_TOO_LONG;
+    return res;
+}
+
 static enum safeopen_result type_of(const struct stat *st)
 {
     return S_ISREG(st->st_mode)   ? SAFEOPEN_OK

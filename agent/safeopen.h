@@ -86,6 +86,23 @@ struct safeopen_path {
  */
 enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *out);
 
+/* safeopen_resolve for many paths of one directory in a row (a sampling pass over a fleet of
+ * 10,000): the resolution of the directory part is kept in the memo and reused while the next
+ * path has the same directory part, saving an lstat per directory level per database. The
+ * result is exactly safeopen_resolve's: SQLite resolves element by element
+ * (appendAllPathElements), so a path's resolution is its directory's, then its last element.
+ * A memo is as fresh as its first use: zero it at each pass, so that a link changed since is
+ * followed from the next pass. Anything but "ABSOLUTE-DIR/NAME" goes to safeopen_resolve. */
+struct safeopen_memo {
+    bool valid;
+    char dir[SAFEOPEN_PENDING_MAX + 1]; /* the directory part it holds, as given */
+    enum safeopen_result res;
+    struct safeopen_path resolved;
+};
+
+enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_memo *m,
+                                           struct safeopen_path *out);
+
 /* The type of what is at path, not following a last link: SAFEOPEN_OK for a regular file,
  * MISSING, SYMLINK, NOT_REGULAR, or ERRNO (*err). *st filled in when OK. */
 enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err);

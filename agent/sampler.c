@@ -1,9 +1,12 @@
 /*
  * sampler.c: stat + pread of headers on a thread of its own.
  *
- * A sample of one database reads at most 100 + 32 + 136 bytes with pread on descriptors kept
- * open between samples, so a pass over a thousand databases costs a few thousand syscalls and
- * no SQLite work at all.
+ * A sample of one database opens its files, reads at most 100 + 32 + 136 bytes with pread and
+ * closes them again, so a pass over a thousand databases costs a few thousand syscalls and no
+ * SQLite work at all, and the agent holds descriptors only for the samples and checks running
+ * now, not for every database it watches (issue 10: 10,000 databases under a soft limit of
+ * 1,024). While a check has an SQLite connection open on a database, its descriptors stay open
+ * between samples instead: closing one would drop the connection's locks (fdguard.h).
  */
 #include "sampler.h"
 
@@ -17,8 +20,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "procscan.h"
-#include "risk.h"
 #include "safeopen.h"
 #include "ticker.h"
 
@@ -31,7 +32,8 @@ enum { FILE_DB = 0, FILE_WAL, FILE_SHM, FILE_COUNT };
 static const char *const file_suffix[FILE_COUNT] = {"", "-wal", "-shm"};
 
 struct watched {
-    int fd; /* -1 when not open */
+    int fd;       /* -1 when not open */
+    bool present; /* the last sample opened it: dev and ino are the file's (the /proc scan) */
     dev_t dev;
     ino_t ino;
     enum safeopen_result last; /* of the last look, to log a refusal once */
@@ -47,18 +49,21 @@ struct db_files {
 
 struct sampler {
     const struct config *cfg;
-    /* The /proc scan: one pass for every database, after a sampling pass, at most once per
-     * [agent] sample_interval. NULL when it could not be set up (the agent goes on without). */
-    struct procscan *ps;
-    struct procscan_target *targets; /* 2 per database: the file, its -wal */
-    struct procscan_result *results;
-    struct proc_usage *procs; /* per database, from the last scan */
-    struct sample *last;      /* per database, the last sample */
-    int64_t next_scan_ms;     /* monotonic */
     struct state *state;
     struct fdguard *const *guards;
     struct db_files *dbs;
     struct ticker ticker;
+    /* Kept for one pass (a round of sample_due), then zeroed: the directory part's resolution
+     * (safeopen_resolve_memo), and the filesystem of the last device seen, so that a fleet of
+     * databases in a few directories on one filesystem costs one lstat per directory level and
+     * one fstatfs per pass, not per database. */
+    struct pass_memo {
+        struct safeopen_memo path;
+        bool fs_valid;
+        dev_t fs_dev;
+        bool fs_known;
+        struct fsclass fs;
+    } * memo;
 };
 
 static int64_t sample_due(void *arg);
@@ -79,19 +84,11 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
         sampler_free(sp);
         return NULL;
     }
-    size_t n = cfg->ndbs ? cfg->ndbs : 1;
-    sp->targets = calloc(2 * n, sizeof(*sp->targets));
-    sp->results = calloc(2 * n, sizeof(*sp->results));
-    sp->procs = calloc(n, sizeof(*sp->procs));
-    sp->last = calloc(n, sizeof(*sp->last));
-    if (sp->targets == NULL || sp->results == NULL || sp->procs == NULL || sp->last == NULL) {
+    sp->memo = calloc(1, sizeof(*sp->memo));
+    if (sp->memo == NULL) {
         sampler_free(sp);
         return NULL;
     }
-    sp->ps = procscan_new(0);
-    if (sp->ps == NULL)
-        log_warn("cannot set up the /proc scan; risk factors from processes are not reported",
-                 NULL);
     for (size_t i = 0; i < cfg->ndbs; i++)
         for (int k = 0; k < FILE_COUNT; k++)
             sp->dbs[i].file[k].fd = -1;
@@ -136,10 +133,15 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
                                        struct stat *st, int *err)
 {
     struct stat now;
-    enum safeopen_result r = safeopen_lstat(path, &now, err);
+    enum safeopen_result r = SAFEOPEN_OK;
 
+    /* With no descriptor to reuse (the usual case: sample_files closes them), safeopen_open
+     * looks at the type itself. */
+    if (w->fd >= 0)
+        r = safeopen_lstat(path, &now, err);
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
+        w->present = false;
         return r;
     }
     if (w->fd >= 0 && (now.st_dev != w->dev || now.st_ino != w->ino))
@@ -153,8 +155,10 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
     }
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
+        w->present = false;
         return r;
     }
+    w->present = true;
     w->dev = st->st_dev;
     w->ino = st->st_ino;
     return SAFEOPEN_OK;
@@ -191,8 +195,20 @@ static ssize_t read_head(int fd, unsigned char *buf, size_t len)
     return (ssize_t)got;
 }
 
-static void sample_db_file(struct db_files *f, struct fdguard *g, const char *path,
-                           struct sample *out)
+/* The filesystem of the database file: fstatfs once per device per pass. */
+static void fs_of(struct pass_memo *m, int fd, const struct stat *st, struct sample *out)
+{
+    if (!m->fs_valid || m->fs_dev != st->st_dev) {
+        m->fs_known = fsclass_fstatfs(fd, &m->fs) == 0;
+        m->fs_dev = st->st_dev;
+        m->fs_valid = true;
+    }
+    out->fs_known = m->fs_known;
+    out->fs = m->fs;
+}
+
+static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_memo *m,
+                           const char *path, struct sample *out)
 {
     unsigned char buf[FF_DB_HEADER_SIZE];
     struct stat st;
@@ -211,7 +227,7 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, const char *pa
         return;
     }
     out->file_size = (uint64_t)st.st_size;
-    out->fs_known = fsclass_fstatfs(f->file[FILE_DB].fd, &out->fs) == 0;
+    fs_of(m, f->file[FILE_DB].fd, &st, out);
     ssize_t n = read_head(f->file[FILE_DB].fd, buf, sizeof(buf));
     if (n < 0) {
         out->status = SAMPLE_UNREADABLE;
@@ -264,32 +280,31 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, const char *p
     out->walindex_result = r;
 }
 
-static void put_risk(struct sampler *sp, size_t i)
-{
-    struct risk r;
-
-    risk_assess(&sp->last[i], &sp->procs[i], sp->cfg->patched, sp->cfg->npatched, &r);
-    state_put_risk(sp->state, i, &sp->procs[i], &r);
-}
-
 /* The database's path is resolved as SQLite resolves it, at every sample (a link can change),
  * and the -wal and -shm sampled next to what it names, where SQLite reads them. */
-static void sample_files(struct db_files *f, struct fdguard *g, struct sample *out)
+static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo *m,
+                         struct sample *out)
 {
     struct safeopen_path rp;
-    enum safeopen_result r = safeopen_resolve(f->db->path, &rp);
+    enum safeopen_result r = safeopen_resolve_memo(f->db->path, &m->path, &rp);
 
     note_refusal(&f->last_resolve, r, f->db, f->db->path, rp.why);
     if (r != SAFEOPEN_OK) {
-        for (int k = 0; k < FILE_COUNT; k++)
+        for (int k = 0; k < FILE_COUNT; k++) {
             watch_close(g, &f->file[k]);
+            f->file[k].present = false;
+        }
         out->status = r == SAFEOPEN_MISSING ? SAMPLE_MISSING : SAMPLE_UNREADABLE;
         out->err = safeopen_errno(r, rp.err);
         return;
     }
-    sample_db_file(f, g, rp.path, out);
+    sample_db_file(f, g, m, rp.path, out);
     sample_wal(f, g, rp.path, out);
     sample_walindex(f, g, rp.path, out);
+    /* Done with them until the next sample, unless a check's connection is open (above). */
+    for (int k = 0; k < FILE_COUNT; k++)
+        if (f->file[k].fd >= 0 && fdguard_close_if_idle(g, f->file[k].fd))
+            f->file[k].fd = -1;
 }
 
 static void sample_one(struct sampler *sp, size_t i)
@@ -299,56 +314,26 @@ static void sample_one(struct sampler *sp, size_t i)
     struct sample s;
 
     memset(&s, 0, sizeof(s));
-    sample_files(f, g, &s);
+    sample_files(f, g, sp->memo, &s);
     s.taken_ms = clock_wall_ms();
+    /* What the /proc scan (procwatch.c) looks for: the files the sample opened. */
+    s.db_seen = f->file[FILE_DB].present;
+    s.db_dev = f->file[FILE_DB].dev;
+    s.db_ino = f->file[FILE_DB].ino;
+    s.wal_seen = f->file[FILE_WAL].present;
+    s.wal_dev = f->file[FILE_WAL].dev;
+    s.wal_ino = f->file[FILE_WAL].ino;
     state_put_sample(sp->state, i, &s);
-    sp->last[i] = s;
-    put_risk(sp, i);
-}
-
-/* Where the scan looks: the inodes the sampler has open now (0: absent, skipped). */
-static void set_targets(struct sampler *sp)
-{
-    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
-        for (int k = 0; k < 2; k++) {
-            const struct watched *w = &sp->dbs[i].file[k == 0 ? FILE_DB : FILE_WAL];
-            struct procscan_target *t = &sp->targets[2 * i + (size_t)k];
-            t->dev = w->fd >= 0 ? w->dev : 0;
-            t->ino = w->fd >= 0 ? w->ino : 0;
-        }
-    }
-}
-
-static void scan_processes(struct sampler *sp)
-{
-    struct procscan_stats stats;
-    double t0 = clock_mono_s();
-
-    if (sp->ps == NULL)
-        return;
-    set_targets(sp);
-    if (procscan_set_targets(sp->ps, sp->targets, 2 * sp->cfg->ndbs) != 0 ||
-        procscan_run(sp->ps, sp->results, &stats) != 0) {
-        log_warn("the /proc scan failed", "error", strerror(errno), NULL);
-        return;
-    }
-    for (size_t i = 0; i < sp->cfg->ndbs; i++) {
-        sp->procs[i].scanned = true;
-        sp->procs[i].db = sp->results[2 * i];
-        sp->procs[i].wal = sp->results[2 * i + 1];
-        put_risk(sp, i);
-    }
-    state_proc_scan_done(sp->state, clock_mono_s() - t0, &stats);
 }
 
 void sampler_run_pass(struct sampler *sp)
 {
     double t0 = clock_mono_s();
 
+    memset(sp->memo, 0, sizeof(*sp->memo));
     for (size_t i = 0; i < sp->cfg->ndbs; i++)
         sample_one(sp, i);
     state_sample_pass_done(sp->state, clock_mono_s() - t0);
-    scan_processes(sp);
 }
 
 /* One round of the sampling thread: samples the databases that are due, and returns how long
@@ -361,6 +346,7 @@ static int64_t sample_due(void *arg)
     double t0 = clock_mono_s();
     bool any = false;
 
+    memset(sp->memo, 0, sizeof(*sp->memo)); /* a new pass: links may have changed */
     for (size_t i = 0; i < sp->cfg->ndbs && !ticker_stopping(&sp->ticker); i++) {
         struct db_files *f = &sp->dbs[i];
         if (f->next_due_ms <= now) {
@@ -376,10 +362,6 @@ static int64_t sample_due(void *arg)
     }
     if (any)
         state_sample_pass_done(sp->state, clock_mono_s() - t0);
-    if (any && now >= sp->next_scan_ms) {
-        scan_processes(sp);
-        sp->next_scan_ms = now + sp->cfg->sample_interval_ms;
-    }
     return next - clock_mono_ms();
 }
 
@@ -407,11 +389,7 @@ void sampler_free(struct sampler *sp)
         }
     }
     free(sp->dbs);
-    procscan_free(sp->ps);
-    free(sp->targets);
-    free(sp->results);
-    free(sp->procs);
-    free(sp->last);
+    free(sp->memo);
     ticker_destroy(&sp->ticker);
     free(sp);
 }

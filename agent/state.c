@@ -16,6 +16,9 @@ struct db_entry {
     char *name; /* owned */
     char *path; /* owned */
     enum check_kind kind;
+    bool basic; /* metrics = basic */
+    int64_t check_interval_ms;
+    int64_t watched_since_ms; /* Unix ms: first configured (kept over reloads and rescans) */
     struct sample sample;
     struct check_state check;
     struct proc_usage procs;
@@ -29,6 +32,9 @@ struct state {
     struct agent_stats agent;
     size_t ndbs;
     struct db_entry *dbs;
+    size_t nglobs;
+    struct glob_stats *globs;
+    uint64_t generation; /* bumped by every change a render shows (not by samples mid-pass) */
 };
 
 static const char *const result_names[CHECK_RESULT_COUNT] = {
@@ -81,15 +87,28 @@ void state_free(struct state *s)
     if (s == NULL)
         return;
     free_entries(s->dbs, s->ndbs);
+    free(s->globs);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
-static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path)
+static bool entry_is(const struct db_entry *e, const char *name, const char *path)
 {
+    return strcmp(e->name, name) == 0 && strcmp(e->path, path) == 0;
+}
+
+/* The old entry of this name and path, looked for at *hint first: a rescan (fleet.c) keeps the
+ * order and adds or drops a few, so a fleet of 10,000 is matched in one walk, not 10,000. */
+static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path,
+                                         size_t *hint)
+{
+    if (*hint < s->ndbs && entry_is(&s->dbs[*hint], name, path))
+        return &s->dbs[(*hint)++];
     for (size_t i = 0; i < s->ndbs; i++)
-        if (strcmp(s->dbs[i].name, name) == 0 && strcmp(s->dbs[i].path, path) == 0)
+        if (entry_is(&s->dbs[i], name, path)) {
+            *hint = i + 1;
             return &s->dbs[i];
+        }
     return NULL;
 }
 
@@ -107,12 +126,18 @@ int state_configure(struct state *s, const struct config *cfg)
             return -1;
         }
         dbs[i].kind = cfg->dbs[i].check;
+        dbs[i].basic = cfg->dbs[i].metrics == METRICS_BASIC;
+        dbs[i].check_interval_ms = cfg->dbs[i].check_interval_ms;
+        dbs[i].watched_since_ms = clock_wall_ms();
     }
 
+    size_t hint = 0;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     for (size_t i = 0; i < cfg->ndbs; i++) {
-        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path);
+        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
         if (old != NULL) {
+            dbs[i].watched_since_ms = old->watched_since_ms;
             dbs[i].sample = old->sample;
             dbs[i].procs = old->procs;
             dbs[i].risk = old->risk;
@@ -147,6 +172,7 @@ void state_put_sample(struct state *s, size_t idx, const struct sample *sm)
 void state_sample_pass_done(struct state *s, double seconds)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.sample_passes++;
     s->agent.last_sample_pass_s = seconds;
     s->agent.last_sample_pass_end_ms = clock_mono_ms(); /* the watchdog's sign of life */
@@ -166,6 +192,7 @@ void state_put_risk(struct state *s, size_t idx, const struct proc_usage *u, con
 void state_proc_scan_done(struct state *s, double seconds, const struct procscan_stats *st)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.proc_scanned = true;
     s->agent.last_proc_scan_s = seconds;
     s->agent.procs = *st;
@@ -175,6 +202,7 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 void state_check_begin(struct state *s, size_t idx)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs)
         s->dbs[idx].check.running = true;
     pthread_mutex_unlock(&s->lock);
@@ -223,12 +251,14 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
     c->last_result = o->result;
     c->duration_s = o->duration_s;
     c->runs[o->kind][o->result]++;
+    c->failures_since_success++;
     c->read_bytes += o->read_bytes;
     c->snapshot_max_s = o->snapshot_max_s;
     c->snapshot_now_s = 0;
     c->units_done = o->units_done;
     c->units_total = o->units_total;
     if (o->result == CHECK_RESULT_OK || o->result == CHECK_RESULT_MALFORMED) {
+        c->failures_since_success = 0;
         if (o->whole_file)
             c->last_whole_file_ms = o->finished_ms;
         c->completed_once = true;
@@ -247,9 +277,11 @@ bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
     if ((unsigned)o->kind >= CHECK_KIND_COUNT || (unsigned)o->result >= CHECK_RESULT_COUNT)
         return false;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
         was = s->dbs[idx].check.malformed;
         apply_outcome(&s->dbs[idx].check, o);
+        s->agent.check_runs[o->result]++;
     }
     pthread_mutex_unlock(&s->lock);
     return was;
@@ -299,6 +331,7 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
     if ((unsigned)r >= EVIDENCE_RESULT_COUNT)
         return;
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
         struct evidence_state *e = &s->dbs[idx].evidence;
         e->copies[r]++;
@@ -366,6 +399,7 @@ void state_http_closed(struct state *s, unsigned deadline, unsigned hangup)
 void state_reload_done(struct state *s, bool ok, int64_t now_ms)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.reloads[ok ? 1 : 0]++;
     s->agent.last_reload_ok = ok;
     if (ok)
@@ -376,6 +410,7 @@ void state_reload_done(struct state *s, bool ok, int64_t now_ms)
 void state_alert_post_done(struct state *s, bool ok)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.alert_posts[ok ? 1 : 0]++;
     pthread_mutex_unlock(&s->lock);
 }
@@ -383,6 +418,7 @@ void state_alert_post_done(struct state *s, bool ok)
 void state_http_denied(struct state *s, bool client_cert)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.http_denied[client_cert ? 1 : 0]++;
     pthread_mutex_unlock(&s->lock);
 }
@@ -424,7 +460,9 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
     snap->ndbs = s->ndbs;
     snap->dbs = calloc(s->ndbs ? s->ndbs : 1, sizeof(*snap->dbs));
     snap->strings = malloc(strings_size(s) + 1);
-    if (snap->dbs == NULL || snap->strings == NULL) {
+    snap->nglobs = s->nglobs;
+    snap->globs = calloc(s->nglobs ? s->nglobs : 1, sizeof(*snap->globs));
+    if (snap->dbs == NULL || snap->strings == NULL || snap->globs == NULL) {
         pthread_mutex_unlock(&s->lock);
         snapshot_free(snap);
         return NULL;
@@ -435,6 +473,9 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].name = copy_string(&cursor, e->name);
         snap->dbs[i].path = copy_string(&cursor, e->path);
         snap->dbs[i].kind = e->kind;
+        snap->dbs[i].basic = e->basic;
+        snap->dbs[i].check_interval_ms = e->check_interval_ms;
+        snap->dbs[i].watched_since_ms = e->watched_since_ms;
         snap->dbs[i].sample = e->sample;
         snap->dbs[i].check = e->check;
         snap->dbs[i].procs = e->procs;
@@ -442,6 +483,8 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
         snap->dbs[i].watch = e->watch;
         snap->dbs[i].evidence = e->evidence;
     }
+    if (s->nglobs > 0)
+        memcpy(snap->globs, s->globs, s->nglobs * sizeof(*s->globs));
     pthread_mutex_unlock(&s->lock);
     return snap;
 }
@@ -452,5 +495,71 @@ void snapshot_free(struct snapshot *snap)
         return;
     free(snap->dbs);
     free(snap->strings);
+    free(snap->globs);
     free(snap);
+}
+
+void state_put_globs(struct state *s, const struct glob_stats *g, size_t n)
+{
+    struct glob_stats *copy = calloc(n ? n : 1, sizeof(*copy));
+
+    if (copy == NULL)
+        return;
+    if (n > 0)
+        memcpy(copy, g, n * sizeof(*g));
+    pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
+    struct glob_stats *old = s->globs;
+    s->globs = copy;
+    s->nglobs = n;
+    pthread_mutex_unlock(&s->lock);
+    free(old);
+}
+
+uint64_t state_generation(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t g = s->generation;
+    pthread_mutex_unlock(&s->lock);
+    return g;
+}
+
+void state_render_done(struct state *s, double render_seconds)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.last_render_s = render_seconds;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void state_scrape_served(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->agent.scrapes++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t state_sample_passes(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t n = s->agent.sample_passes;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int64_t state_check_last_success_ms(struct state *s, size_t idx)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t t = idx < s->ndbs ? s->dbs[idx].check.last_success_ms : 0;
+    pthread_mutex_unlock(&s->lock);
+    return t;
+}
+
+size_t state_copy_samples(struct state *s, struct sample *out, size_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    n = n < s->ndbs ? n : s->ndbs;
+    for (size_t i = 0; i < n; i++)
+        out[i] = s->dbs[i].sample;
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }

@@ -16,7 +16,7 @@
 #include "fileformat.h"
 #include "fsclass.h"
 #include "problems.h"
-#include "risk.h"
+#include "agent.h"
 
 enum sample_status {
     SAMPLE_NONE = 0,   /* not sampled yet */
@@ -49,6 +49,10 @@ struct sample {
     enum ff_result walindex_result; /* after retries, when shm_present */
     struct ff_walindex walindex;    /* valid when walindex_result is FF_OK */
     bool fs_known;                  /* statfs of the database file succeeded */
+    /* The files this sample opened, for the /proc scan (procwatch.c) */
+    bool db_seen, wal_seen;
+    dev_t db_dev, wal_dev;
+    ino_t db_ino, wal_ino;
     struct fsclass fs;              /* its filesystem */
 };
 
@@ -97,6 +101,8 @@ struct check_state {
     double duration_s;       /* of the last run, completed or not */
     int64_t last_success_ms; /* end of the last completed run; 0 = never */
     uint64_t runs[CHECK_KIND_COUNT][CHECK_RESULT_COUNT];
+    /* busy, timeout and error runs since the last completed one */
+    uint32_t failures_since_success;
     bool running; /* a run is in progress now */
     /* Of the last completed run: problem rows by kind; with no rows but malformed
      * (SQLITE_CORRUPT), one row of kind schema or other (problems_classify_failure). */
@@ -169,6 +175,11 @@ struct db_snapshot {
     const char *name; /* owned by the snapshot */
     const char *path;
     enum check_kind kind; /* configured check kind */
+    /* metrics = basic: only what the alerts and the fleet dashboard need */
+    bool basic;
+    /* for sqlite_agent_checks_overdue: the interval, and since when it is watched (Unix ms) */
+    int64_t check_interval_ms;
+    int64_t watched_since_ms;
     struct sample sample;
     struct check_state check;
     struct proc_usage procs; /* the last /proc scan */
@@ -193,13 +204,29 @@ struct agent_stats {
     struct procscan_stats procs;     /* its counts */
     int64_t last_sample_pass_end_ms; /* CLOCK_MONOTONIC end of the last pass; 0 = none yet */
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
+    /* check runs of every database, by result; never reset */
+    uint64_t check_runs[CHECK_RESULT_COUNT];
     uint64_t http_closed[2];         /* connections closed by http.c: [0] deadline, [1] hang-up */
     uint64_t log_dropped;            /* log lines dropped by the rate limit (copied at snapshot) */
+};
+
+/* One [databases:NAME] section's last rescan (agent/fleet.c): files, by what became of them. */
+#define GLOB_GROUP_MAX 128 /* bytes: CONFIG_MAX_NAME in config.c */
+struct glob_stats {
+    char group[GLOB_GROUP_MAX + 1];
+    uint64_t matched;    /* regular files matched, -wal/-shm/-journal left out */
+    uint64_t skipped;    /* never seen with an SQLite header (or a label too long) */
+    uint64_t duplicate;  /* watched through another section */
+    uint64_t over_limit; /* left out by max_databases */
+    uint64_t watched;
+    uint64_t errors; /* glob(3) failures since start: a counter */
 };
 
 struct snapshot {
     int64_t taken_ms;
     struct agent_stats agent;
+    size_t nglobs;
+    struct glob_stats *globs;
     size_t ndbs;
     struct db_snapshot *dbs;
     char *strings; /* one block for every name and path */
@@ -236,6 +263,8 @@ void state_check_progress(struct state *s, size_t idx, const struct check_progre
  * log transitions only. */
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o);
 
+/* The glob sections' counts of the last rescan, replacing the previous ones. */
+void state_put_globs(struct state *s, const struct glob_stats *g, size_t n);
 /* The close watch: whether database idx is watched closely, what it counted since the last
  * call (added; a lost page or a backfill_past_end also raises the race signal), whether it is
  * exposed to the WAL-reset race now (the risk reason wal_reset_race: WAL, a vulnerable library
@@ -252,6 +281,19 @@ void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evi
                          const char *path, int64_t now_ms);
 
 void state_scrape_done(struct state *s, double render_seconds);
+/* expo.c's: a counter of the changes a render shows, to tell when to render again; the time
+ * its last render took; and a scrape served from that render. */
+uint64_t state_generation(struct state *s);
+/* When database idx's last completed check ended (Unix ms), 0 for never: checker.c's schedule
+ * after a restart of the workers. */
+int64_t state_check_last_success_ms(struct state *s, size_t idx);
+/* The last sample of each database into out[0..n), n at most the number of databases; returns
+ * how many were copied. procwatch.c's view: a tenth of a snapshot's size. */
+size_t state_copy_samples(struct state *s, struct sample *out, size_t n);
+/* Completed sampling passes (procwatch.c scans after one). */
+uint64_t state_sample_passes(struct state *s);
+void state_render_done(struct state *s, double render_seconds);
+void state_scrape_served(struct state *s);
 /* HTTP connections closed for their deadline and because their client hung up mid-request. */
 void state_http_closed(struct state *s, unsigned deadline, unsigned hangup);
 void state_reload_done(struct state *s, bool ok, int64_t now_ms);

@@ -55,16 +55,16 @@ bench_start "$conf" "$dir/steady.log"
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$BENCH_PID/stat"; }
 sleep 3
-c0=$(cpu_ticks) r0=$(bench_sum sqlite_check_runs_total)
-echo "+ sleep 10   (CPU from /proc/$BENCH_PID/stat fields 14+15, checks from sqlite_check_runs_total)" >&2
+c0=$(cpu_ticks) r0=$(bench_sum sqlite_agent_check_runs_total)
+echo "+ sleep 10   (CPU from /proc/$BENCH_PID/stat fields 14+15, checks from sqlite_agent_check_runs_total)" >&2
 sleep 10
-c1=$(cpu_ticks) r1=$(bench_sum sqlite_check_runs_total)
+c1=$(cpu_ticks) r1=$(bench_sum sqlite_agent_check_runs_total)
 bench_stop
 steady=$(echo "$c0 $c1 $r0 $r1 $ticks $n" |
     awk '{ printf "%.3f", ($2 - $1) / $5 / ($4 - $3) * $6 }')
 steady_runs=$((r1 - r0))
 
-loop="for f in $dir/db/*.sqlite3; do sqlite3 -readonly \"\$f\" \"PRAGMA quick_check\" >/dev/null; done"
+loop="for f in $dir/db/*/*.sqlite3; do sqlite3 -readonly \"\$f\" \"PRAGMA quick_check\" >/dev/null; done"
 echo "+ $CPU sh -c '$loop'   (x$repeat)" >&2
 # shellcheck disable=SC2046 # split into words on purpose
 set -- $(median_cpu sh -c "$loop")

@@ -25,17 +25,15 @@ bench_free_port() {
 }
 
 # bench_write_config OUT DBDIR LISTEN SAMPLE_INTERVAL CHECK_INTERVAL CHECK WORKERS
-# One [database:NAME] section per *.sqlite3 in DBDIR, all with the same check kind.
+# One [databases:tenants] glob section for every DBDIR/*/*.sqlite3 (make-dbs.sh's 100
+# directories), all with the same check kind; labels are tenants/tNNN/dbNNNNN.sqlite3.
 bench_write_config() {
     out=$1 dbdir=$2 listen=$3 sample=$4 checkiv=$5 check=$6 workers=$7
     {
         printf '[agent]\nlisten = %s\nsample_interval = %s\ncheck_interval = %s\n' \
             "$listen" "$sample" "$checkiv"
         printf 'check_timeout = 60s\ncheck_workers = %s\nlog_level = warn\n' "$workers"
-        for f in "$dbdir"/*.sqlite3; do
-            name=$(basename "$f" .sqlite3)
-            printf '\n[database:%s]\npath = %s\ncheck = %s\n' "$name" "$f" "$check"
-        done
+        printf '\n[databases:tenants]\nglob = %s/*/*.sqlite3\ncheck = %s\n' "$dbdir" "$check"
     } >"$out"
 }
 
@@ -76,7 +74,7 @@ bench_sum() {
 
 # bench_dbs DIR N: DIR/db holds N databases (made by make-dbs.sh unless already there).
 bench_dbs() {
-    if [ "$(find "$1/db" -name '*.sqlite3' 2>/dev/null | wc -l)" -ne "$2" ]; then
+    if [ "$(find "$1/db" -mindepth 2 -name '*.sqlite3' 2>/dev/null | wc -l)" -ne "$2" ]; then
         rm -rf "$1"
         bench_run "$BENCH_ROOT/bench/make-dbs.sh" "$1" "$2" >&2
     fi

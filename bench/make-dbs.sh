@@ -1,6 +1,7 @@
 #!/bin/sh
-# make-dbs.sh DIR [N]: N small databases (default 1000) in DIR/db and a config listing them all
-# in DIR/agent.conf. Even-numbered databases are in WAL mode with a live -wal (frames not yet
+# make-dbs.sh DIR [N]: N small databases (default 1000) in 100 directories DIR/db/t000..t099
+# (database i in t(i mod 100)), as a fleet of one database per tenant, and a config finding them
+# all with one glob section in DIR/agent.conf. Even-numbered databases are in WAL mode with a live -wal (frames not yet
 # checkpointed) and -shm; odd-numbered ones use the rollback journal. Each has one table, one
 # index and 300 rows.
 #
@@ -22,7 +23,9 @@ script=$dir/make-dbs.sql
 : >"$script"
 i=0
 while [ $i -lt "$n" ]; do
-    f=$(printf '%s/db/db%04d.sqlite3' "$dir" $i)
+    sub=$(printf '%s/db/t%03d' "$dir" $((i % 100)))
+    [ -d "$sub" ] || mkdir -p "$sub"
+    f=$(printf '%s/db%05d.sqlite3' "$sub" $i)
     rm -f "$f" "$f-wal" "$f-shm" "$f-journal"
     printf '.open %s\n' "$f" >>"$script"
     if [ $((i % 2)) -eq 0 ]; then
@@ -48,7 +51,7 @@ rm -f "$script"
 
 bench_write_config "$dir/agent.conf" "$dir/db" 127.0.0.1:10150 15s 5m quick 1
 "$AGENT" --check-config -c "$dir/agent.conf" >&2
-echo "made $n databases in $dir/db:" \
+echo "made $n databases in $dir/db/t*:" \
     "$(find "$dir/db" -name '*.sqlite3-wal' | wc -l) with a -wal," \
     "$(find "$dir/db" -name '*.sqlite3-shm' | wc -l) with a -shm;" \
     "$(du -sh "$dir/db" | cut -f1) in all; config $dir/agent.conf"

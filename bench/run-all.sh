@@ -15,7 +15,7 @@ rows=$BENCH_DIR/rows.md
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 sha0=$(sha256sum "$AGENT" | cut -c1-12)
 : >"$rows"
-for b in sample-pass check-pass metrics-latency rss; do
+for b in sample-pass check-pass metrics-latency rss fleet; do
     echo "=== bench/$b.sh $n" >&2
     "$BENCH_ROOT/bench/$b.sh" "$n" >>"$rows"
 done

@@ -9,6 +9,8 @@ RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev 
 TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl clang clang-format libclang-rt-14-dev"
 # Only for scripts/package-test.sh: building, checking and installing the Debian package.
 PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl strace procps"
+# Only for bench/ (bench/run-all.sh): wrk for the /metrics latency, Prometheus for fleet.sh.
+BENCH_PKGS="wrk prometheus curl"
 
 install_missing() {
     missing=""

@@ -76,6 +76,7 @@ for f in /usr/bin/sqlite-agent /usr/bin/sqlite-agent-recover \
     /usr/lib/sqlite-agent/sqlite_dbpage.so $UNIT $CONF /usr/share/man/man8/sqlite-agent.8.gz \
     /usr/share/sqlite-agent/sqlite-agent.rules.yml \
     /usr/share/sqlite-agent/sqlite-agent.dashboard.json \
+    /usr/share/sqlite-agent/sqlite-agent-fleet.dashboard.json \
     /usr/share/doc/sqlite-agent/examples/web.yml.example; do
     grep -q " \.$f\$" "$work/contents" || fail "$f is not in the package"
 done

@@ -121,8 +121,10 @@ class HttpTest(unittest.TestCase):
         with H.Agent([dict(name="weird", path=path, check="quick")]) as a:
             s = a.wait_value("sqlite_check_runs_total", dict(db="weird", result="ok"),
                              lambda v: v and v >= 1, 10)
-            self.assertEqual(H.value(s, "sqlite_up", db="weird", path=path), 1)
-            self.assertEqual(H.value(s, "sqlite_database_malformed", db="weird", path=path), 0)
+            # The path is on the info series only (issue 10); the per-database series carry db.
+            self.assertEqual(H.value(s, "sqlite_database_info", db="weird", path=path), 1)
+            self.assertEqual(H.value(s, "sqlite_up", db="weird"), 1)
+            self.assertEqual(H.value(s, "sqlite_database_malformed", db="weird"), 0)
             text = a.scrape_text()
             escaped = path.replace("\\", "\\\\").replace('"', '\\"')
             self.assertIn('path="%s"' % escaped, text)

@@ -244,8 +244,8 @@ Test(config, load_errors)
         const char *errors;
     } cases[] = {
         {"unknown section; its keys are not reported", "[agnet]\nlisten = x\n" DB_OK,
-         "t.ini:1: [agnet]: unknown section (expected [agent], [alertmanager] or "
-         "[database:NAME])\n"},
+         "t.ini:1: [agnet]: unknown section (expected [agent], [alertmanager], "
+         "[database:NAME] or [databases:NAME])\n"},
         {"unknown key", "[agent]\nsample_intreval = 5s\n" DB_OK,
          "t.ini:2: sample_intreval: unknown key in [agent]\n"},
         {"key of the other section",
@@ -396,8 +396,8 @@ Test(config, load_errors)
          "t.ini:3: check_workers: \"0\" is out of range (1..16)\n"
          "t.ini:4: check_workers: duplicate key (first set at line 3)\n"
          "t.ini:5: colour: unknown key in [agent]\n"
-         "t.ini:6: [alertmanagr]: unknown section (expected [agent], [alertmanager] or "
-         "[database:NAME])\n"
+         "t.ini:6: [alertmanagr]: unknown section (expected [agent], [alertmanager], "
+         "[database:NAME] or [databases:NAME])\n"
          "t.ini:9: check: invalid value \"sometimes\" (expected quick, integrity, auto or off)\n"
          "t.ini:10: [database:a]: duplicate database name (first at line 8)\n"
          "t.ini:12: [database:]: empty database name\n"
@@ -492,9 +492,10 @@ Test(config, long_lines)
          "t.ini:3: [database:ddd", 3, "missing required key \"path\""},
         {"errors are capped at 100, then counted", GEN_MANY_ERRORS, 150, 0,
          "t.ini:3: bogus: unknown key in [database:a]", 102, "t.ini: 150 errors in all"},
-        {"4096 databases", GEN_DBS, 4096, 3, NULL, 0, NULL},
-        {"4097 databases", GEN_DBS, 4097, 0,
-         "t.ini:8193: [database:d4097]: too many sections (at most 4096)", 1, NULL},
+        {"10,000 databases (a fleet, issue 10)", GEN_DBS, 10000, 3, NULL, 0, NULL},
+        {"100,000 databases", GEN_DBS, 100000, 3, NULL, 0, NULL},
+        {"100,001 databases", GEN_DBS, 100001, 0,
+         "t.ini:200001: [database:d100001]: too many sections (at most 100000)", 1, NULL},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {

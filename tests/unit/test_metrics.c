@@ -120,9 +120,9 @@ Test(metrics, escape_label_respects_cap)
 
 /* ---- The snapshot every presence case starts from: one healthy WAL database ------------ */
 
-#define LBL "{db=\"d\",path=\"/p/d.db\"}"
-#define LBL_CHECK(k) "{db=\"d\",path=\"/p/d.db\",check=\"" k "\"}"
-#define LBL_RUN(k, r) "{db=\"d\",path=\"/p/d.db\",check=\"" k "\",result=\"" r "\"}"
+#define LBL "{db=\"d\"}"
+#define LBL_CHECK(k) "{db=\"d\",check=\"" k "\"}"
+#define LBL_RUN(k, r) "{db=\"d\",check=\"" k "\",result=\"" r "\"}"
 
 static struct db_snapshot base_db(void)
 {
@@ -511,7 +511,7 @@ static const struct presence_case presence_cases[] = {
      {"sqlite_check_runs_total" LBL_RUN("quick", "busy") " 1\n",
       "sqlite_check_runs_total" LBL_RUN("quick", "ok") " 0\n"},
      {"sqlite_check_running"},
-     "check=\"off\""},
+     "sqlite_check_runs_total{db=\"d\",check=\"off\""},
     {"agent just started",
      set_agent_fresh,
      {"sqlite_agent_sample_passes_total 0\n", "sqlite_agent_scrapes_total 0\n",
@@ -593,6 +593,7 @@ Test(metrics, series_presence)
  *         newline in it;
  * legacy: rollback-journal database whose last quick check found 3 problem rows, after an
  *         earlier integrity check (the configured kind changed), header version stale;
+ *         metrics = basic;
  * gone:   the file is missing, checks off. */
 static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
 {
@@ -696,6 +697,8 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     d->name = "legacy";
     d->path = "/srv/data/legacy.db";
     d->kind = CHECK_QUICK;
+    d->basic = true; /* metrics = basic: only the series the alerts and fleet dashboard read */
+    d->check_interval_ms = 60000; /* its last completed check is older than 2 minutes: overdue */
     d->sample.taken_ms = NOW_MS - 1750;
     d->sample.status = SAMPLE_OK;
     d->sample.file_size = 65536;
@@ -821,9 +824,11 @@ Test(metrics, golden)
 
 /* Every family has exactly one HELP then one TYPE, all its series follow contiguously, series
  * names are the family name, and counters (and only they) end in _total. */
+#define FAMILIES_MAX 128 /* families one exposition may have, for this check */
+
 static void check_structure(const char *text, const char *what)
 {
-    char seen[128][96];
+    char seen[FAMILIES_MAX][96];
     size_t nseen = 0, i;
     char family[96] = "";
     bool typed = false;
@@ -843,7 +848,7 @@ static void check_structure(const char *text, const char *what)
             cr_assert_eq(sscanf(line + 7, "%95s", name), 1);
             for (i = 0; i < nseen; i++)
                 cr_assert_str_neq(seen[i], name, "%s: family %s appears twice", what, name);
-            cr_assert_lt(nseen, 128);
+            cr_assert_lt(nseen, FAMILIES_MAX);
             strcpy(seen[nseen++], name);
             strcpy(family, name);
             typed = false;

@@ -192,6 +192,67 @@ Test(sampler, never_drops_sqlite_locks, .init = tmpdir_setup, .fini = tmpdir_tea
     free(other);
 }
 
+/* Descriptors on the inode, counted. */
+static int fds_on_inode(ino_t ino)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (e->d_name[0] != '.' && fd != dirfd(d) && fstat(fd, &st) == 0 && st.st_ino == ino)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * Issue 10: descriptors grow with the work, not with the databases. With no connection open a
+ * pass leaves no descriptor on the file; while a check's connection is open the sampler keeps
+ * its own (closing it would drop SQLite's lock) and reuses it, pass after pass, instead of
+ * piling new ones up; once the connection is gone the next pass closes it.
+ */
+Test(sampler, closes_between_samples_unless_connected, .init = tmpdir_setup,
+     .fini = tmpdir_teardown)
+{
+    char *paths[1] = {tmpdir_file("app.db")};
+    sqlite3_close(tmpdir_app_db(paths[0], false));
+    struct stat db;
+    cr_assert_eq(stat(paths[0], &db), 0);
+
+    struct fdguard guards[1];
+    struct state *st = state_new(0);
+    struct sampler *sp = NULL;
+    snapshot_free(sample_paths(paths, 1, guards, st, &sp));
+    cr_expect_eq(fds_on_inode(db.st_ino), 0, "a pass left a descriptor open");
+
+    sqlite3 *conn = NULL;
+    sqlite3_stmt *stmt = NULL;
+    fdguard_connection_opening(&guards[0]);
+    cr_assert_eq(sqlite3_open_v2(paths[0], &conn, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(conn, "SELECT x FROM t", -1, &stmt, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+    int sqlite_fds = fds_on_inode(db.st_ino);
+    int probe = fd_on_inode(db.st_ino);
+    for (int i = 0; i < 5; i++)
+        sampler_run_pass(sp);
+    cr_expect_eq(fds_on_inode(db.st_ino), sqlite_fds + 1, "one sampler descriptor, reused");
+    cr_expect(other_process_sees_lock(probe), "the sampler dropped SQLite's lock");
+
+    sqlite3_finalize(stmt);
+    sqlite3_close(conn);
+    fdguard_connection_closed(&guards[0]);
+    sampler_run_pass(sp);
+    cr_expect_eq(fds_on_inode(db.st_ino), 0, "kept after the connection closed");
+
+    sampler_free(sp);
+    fdguard_destroy(&guards[0]);
+    state_free(st);
+    free(paths[0]);
+}
+
 /* The control: what the guard prevents is real. A plain close() of a second descriptor on the
  * same file drops the connection's lock. */
 Test(sampler, plain_close_drops_the_lock, .init = tmpdir_setup, .fini = tmpdir_teardown)
