@@ -12,11 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent.h"
 #include "config.h"
 #include "fileformat.h"
 #include "fsclass.h"
 #include "problems.h"
-#include "agent.h"
 
 enum sample_status {
     SAMPLE_NONE = 0,   /* not sampled yet */
@@ -53,7 +53,7 @@ struct sample {
     bool db_seen, wal_seen;
     dev_t db_dev, wal_dev;
     ino_t db_ino, wal_ino;
-    struct fsclass fs;              /* its filesystem */
+    struct fsclass fs; /* its filesystem */
 };
 
 enum check_result {
@@ -206,8 +206,8 @@ struct agent_stats {
     uint64_t http_denied[2];         /* requests refused: [0] basic auth, [1] client certificate */
     /* check runs of every database, by result; never reset */
     uint64_t check_runs[CHECK_RESULT_COUNT];
-    uint64_t http_closed[2];         /* connections closed by http.c: [0] deadline, [1] hang-up */
-    uint64_t log_dropped;            /* log lines dropped by the rate limit (copied at snapshot) */
+    uint64_t http_closed[2]; /* connections closed by http.c: [0] deadline, [1] hang-up */
+    uint64_t log_dropped;    /* log lines dropped by the rate limit (copied at snapshot) */
 };
 
 /* One [databases:NAME] section's last rescan (agent/fleet.c): files, by what became of them. */
