@@ -321,6 +321,11 @@ void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add
             w->race_signal = true;
             w->last_signal_ms = now_ms;
         }
+        /* A finding is rendered at the next chance; the audits' routine counts can wait for
+         * the next change (expo.h: at most EXPO_MAX_AGE_MS). */
+        if (add->lost_pages > 0 || add->anomalies[WATCH_BACKFILL_PAST_END] > 0 ||
+            add->anomalies[WATCH_UNSTABLE_HEADER] > 0)
+            s->generation++;
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -391,6 +396,7 @@ void state_scrape_done(struct state *s, double render_seconds)
 void state_http_closed(struct state *s, unsigned deadline, unsigned hangup)
 {
     pthread_mutex_lock(&s->lock);
+    s->generation++; /* for expo.c: something to render again */
     s->agent.http_closed[0] += deadline;
     s->agent.http_closed[1] += hangup;
     pthread_mutex_unlock(&s->lock);

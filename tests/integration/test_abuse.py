@@ -127,8 +127,9 @@ class SlowClientTest(unittest.TestCase):
                                  "%ds" % limit)
             self.assertGreaterEqual(closed_after, REQUEST_DEADLINE_S - 1)
             print("\n  trickling client closed after %.1fs" % closed_after)
-            self.assertEqual(a.value("sqlite_agent_http_connections_closed_total",
-                                     reason="deadline"), 1)
+            # The exposition is rendered once per change, at most once a second (expo.h).
+            a.wait_value("sqlite_agent_http_connections_closed_total", {"reason": "deadline"},
+                         lambda v: v == 1, 5)
 
     def test_slow_connections_from_one_address_leave_room_for_others(self):
         # 200 half-sent requests from 127.0.0.1 (more than the 64 connections the agent

@@ -224,9 +224,11 @@ class TLSTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(hdrs.get("x-frame-options"), "deny")
             self.assertTrue(H.promtool_check(body.decode())[0])
-            s = H.parse_exposition(body.decode())
-            self.assertEqual(H.value(s, "sqlite_agent_http_requests_denied_total",
-                                     reason="basic_auth"), 16)
+            # The exposition is rendered once per change, at most once a second (expo.h).
+            H.wait_for(lambda: a.value("sqlite_agent_http_requests_denied_total",
+                                       reason="basic_auth") == 16, 5, interval=0.2,
+                       what="16 denied requests counted")
+            s = H.parse_exposition(a.get("/metrics")[2].decode())
             self.assertEqual(H.value(s, "sqlite_agent_http_requests_denied_total",
                                      reason="client_certificate"), 0)
 
@@ -259,8 +261,9 @@ class TLSTest(unittest.TestCase):
                 with self.assertRaises((http.client.RemoteDisconnected, ConnectionError,
                                         ssl.SSLError), msg="client %r" % (who,)):
                     a.get("/metrics", client=who)
-            self.assertEqual(a.value("sqlite_agent_http_requests_denied_total",
-                                     reason="client_certificate"), 2)
+            H.wait_for(lambda: a.value("sqlite_agent_http_requests_denied_total",
+                                       reason="client_certificate") == 2, 5, interval=0.2,
+                       what="2 refused client certificates counted")
 
     def test_the_documented_example_is_valid_toolkit_format_and_loads(self):
         d = tempfile.mkdtemp(dir=self.dir)
@@ -385,6 +388,8 @@ class TLSTest(unittest.TestCase):
             H.wait_for(lambda: "config reload failed" in a.stderr(), 10, what="reload refused")
             self.assertIn(wc, a.stderr())
             self.assertEqual(a.peer_cert(), der(self.pki.path("server2.crt")))
+            H.wait_for(lambda: a.value("sqlite_agent_config_last_reload_successful") == 0, 5,
+                       interval=0.2, what="the failed reload rendered")
             s = a.scrape()
             self.assertEqual(H.value(s, "sqlite_agent_config_last_reload_successful"), 0)
             self.assertEqual(H.value(s, "sqlite_agent_config_reloads_total", result="success"), 1)
