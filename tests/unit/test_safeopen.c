@@ -45,6 +45,20 @@ static void make_file(const char *name)
     free(p);
 }
 
+static void make_dir(const char *name)
+{
+    char *p = tmpdir_file(name);
+    cr_assert_eq(mkdir(p, 0755), 0, "%s", name);
+    free(p);
+}
+
+static void make_fifo(const char *name)
+{
+    char *p = tmpdir_file(name);
+    cr_assert_eq(mkfifo(p, 0600), 0, "%s", name);
+    free(p);
+}
+
 static void make_link(const char *target, const char *name)
 {
     char *p = tmpdir_file(name);
@@ -91,8 +105,8 @@ Test(safeopen, resolves_as_sqlite_does, .init = tmpdir_setup, .fini = tmpdir_tea
     char base[SAFEOPEN_PATH_MAX];
 
     cr_assert_not_null(realpath(tmpdir_path, base));
-    cr_assert_eq(mkdir(tmpdir_file("a"), 0755), 0);
-    cr_assert_eq(mkdir(tmpdir_file("a/b"), 0755), 0);
+    make_dir("a");
+    make_dir("a/b");
     make_file("a/db");
     make_link("a/db", "rel");
     char abs[SAFEOPEN_PATH_MAX + 8];
@@ -189,8 +203,8 @@ Test(safeopen, opens_only_regular_files, .init = tmpdir_setup, .fini = tmpdir_te
     };
 
     make_file("file");
-    cr_assert_eq(mkfifo(tmpdir_file("fifo"), 0600), 0);
-    cr_assert_eq(mkdir(tmpdir_file("dir"), 0755), 0);
+    make_fifo("fifo");
+    make_dir("dir");
     make_link("file", "link");
     make_link("fifo", "fifolink");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
