@@ -85,6 +85,7 @@ static enum safeopen_result append_one(struct resolver *r, const char *name, siz
     struct stat lst;
 
     *is_link = false;
+    r->out->last_known = false;
     if (name[0] == '.' && n == 1)
         return SAFEOPEN_OK;
     if (name[0] == '.' && name[1] == '.' && n == 2) {
@@ -107,8 +108,11 @@ static enum safeopen_result append_one(struct resolver *r, const char *name, siz
         r->out->err = errno;
         return errno == ENOTDIR ? SAFEOPEN_MISSING : SAFEOPEN_ERRNO;
     }
-    if (!S_ISLNK(lst.st_mode))
+    if (!S_ISLNK(lst.st_mode)) {
+        r->out->last_known = true;
+        r->out->last_st = lst;
         return SAFEOPEN_OK;
+    }
     if (r->out->links++ > SAFEOPEN_LINKS_MAX)
         return SAFEOPEN_TOO_LONG;
     ssize_t got = readlink(o, target, SAFEOPEN_TARGET_MAX);
@@ -251,18 +255,11 @@ bool safeopen_may_block(const char *path)
     return lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
 }
 
-enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
-                                   int *err)
+/* The open after the type check (*before, from lstat, or stat when follow), and the re-check
+ * of the descriptor against it. */
+static enum safeopen_result open_checked(const char *path, bool follow, const struct stat *before,
+                                         int *fd, struct stat *st, int *err)
 {
-    const bool follow = (flags & SAFEOPEN_FOLLOW) != 0;
-    struct stat before;
-    enum safeopen_result res;
-
-    *fd = -1;
-    *err = 0;
-    res = stat_result(follow ? stat(path, &before) : lstat(path, &before), &before, err);
-    if (res != SAFEOPEN_OK)
-        return res;
     *fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (*fd < 0) {
         *err = errno;
@@ -277,7 +274,32 @@ enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, st
     }
     if (!S_ISREG(st->st_mode))
         return SAFEOPEN_NOT_REGULAR;
-    if (st->st_dev != before.st_dev || st->st_ino != before.st_ino)
+    if (st->st_dev != before->st_dev || st->st_ino != before->st_ino)
         return SAFEOPEN_CHANGED;
     return SAFEOPEN_OK;
+}
+
+enum safeopen_result safeopen_open_lstated(const char *path, const struct stat *before, int *fd,
+                                           struct stat *st, int *err)
+{
+    enum safeopen_result res = type_of(before);
+
+    *fd = -1;
+    *err = 0;
+    return res != SAFEOPEN_OK ? res : open_checked(path, false, before, fd, st, err);
+}
+
+enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
+                                   int *err)
+{
+    const bool follow = (flags & SAFEOPEN_FOLLOW) != 0;
+    struct stat before;
+    enum safeopen_result res;
+
+    *fd = -1;
+    *err = 0;
+    res = stat_result(follow ? stat(path, &before) : lstat(path, &before), &before, err);
+    if (res != SAFEOPEN_OK)
+        return res;
+    return open_checked(path, follow, &before, fd, st, err);
 }

@@ -128,16 +128,21 @@ static void note_refusal(enum safeopen_result *last, enum safeopen_result r,
  * safeopen.h), reusing the open one when it is the same inode. Returns SAFEOPEN_OK with *st
  * filled in (from fstat of the descriptor, so size and content come from the same inode), or
  * why not (*err for SAFEOPEN_ERRNO); the descriptor is then closed, through the guard.
+ * known, when not NULL, is an lstat of path taken just now (the resolution's, for the database
+ * file): it stands for the lstat here, one system call fewer per sample (issue 10).
  */
 static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, const char *path,
-                                       struct stat *st, int *err)
+                                       const struct stat *known, struct stat *st, int *err)
 {
     struct stat now;
     enum safeopen_result r = SAFEOPEN_OK;
 
     /* With no descriptor to reuse (the usual case: sample_files closes them), safeopen_open
      * looks at the type itself. */
-    if (w->fd >= 0)
+    if (w->fd >= 0 && known != NULL) {
+        now = *known;
+        r = S_ISREG(now.st_mode) ? SAFEOPEN_OK : SAFEOPEN_NOT_REGULAR; /* not a link: resolved */
+    } else if (w->fd >= 0)
         r = safeopen_lstat(path, &now, err);
     if (r != SAFEOPEN_OK) {
         watch_close(g, w);
@@ -148,7 +153,8 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w, con
         watch_close(g, w);
     if (w->fd < 0) {
         /* O_RDONLY and never O_CREAT: the agent can neither write nor create the file. */
-        r = safeopen_open(path, 0, &w->fd, st, err);
+        r = known != NULL ? safeopen_open_lstated(path, known, &w->fd, st, err)
+                          : safeopen_open(path, 0, &w->fd, st, err);
     } else if (fstat(w->fd, st) != 0) {
         *err = errno;
         r = SAFEOPEN_ERRNO;
@@ -172,7 +178,7 @@ static enum safeopen_result watch_side(struct db_files *f, struct fdguard *g, co
     int err = 0;
 
     snprintf(side, sizeof(side), "%s%s", path, file_suffix[k]);
-    enum safeopen_result r = watch_open(g, &f->file[k], side, st, &err);
+    enum safeopen_result r = watch_open(g, &f->file[k], side, NULL, st, &err);
     note_refusal(&f->file[k].last, r, f->db, side, "");
     return r;
 }
@@ -208,12 +214,14 @@ static void fs_of(struct pass_memo *m, int fd, const struct stat *st, struct sam
 }
 
 static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_memo *m,
-                           const char *path, struct sample *out)
+                           const struct safeopen_path *rp, struct sample *out)
 {
+    const char *path = rp->path;
     unsigned char buf[FF_DB_HEADER_SIZE];
     struct stat st;
     int err = 0;
-    enum safeopen_result r = watch_open(g, &f->file[FILE_DB], path, &st, &err);
+    enum safeopen_result r =
+        watch_open(g, &f->file[FILE_DB], path, rp->last_known ? &rp->last_st : NULL, &st, &err);
 
     note_refusal(&f->file[FILE_DB].last, r, f->db, path, "");
     if (r == SAFEOPEN_MISSING) {
@@ -298,7 +306,7 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo
         out->err = safeopen_errno(r, rp.err);
         return;
     }
-    sample_db_file(f, g, m, rp.path, out);
+    sample_db_file(f, g, m, &rp, out);
     sample_wal(f, g, rp.path, out);
     sample_walindex(f, g, rp.path, out);
     /* Done with them until the next sample, unless a check's connection is open (above). */
