@@ -243,7 +243,12 @@ static enum safeopen_result stat_result(int rc, const struct stat *st, int *err)
 
 enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err)
 {
-    int rc = lstat(path, st);
+    return safeopen_lstatat(AT_FDCWD, path, st, err);
+}
+
+enum safeopen_result safeopen_lstatat(int dirfd, const char *name, struct stat *st, int *err)
+{
+    int rc = fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
 
     return stat_result(rc, st, err);
 }
@@ -257,10 +262,12 @@ bool safeopen_may_block(const char *path)
 
 /* The open after the type check (*before, from lstat, or stat when follow), and the re-check
  * of the descriptor against it. */
-static enum safeopen_result open_checked(const char *path, bool follow, const struct stat *before,
-                                         int *fd, struct stat *st, int *err)
+static enum safeopen_result open_checked(int dirfd, const char *path, bool follow,
+                                         const struct stat *before, int *fd, struct stat *st,
+                                         int *err)
 {
-    *fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    *fd = openat(dirfd, path,
+                 O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (*fd < 0) {
         *err = errno;
         /* ELOOP with O_NOFOLLOW: a link appeared since the lstat. */
@@ -279,14 +286,21 @@ static enum safeopen_result open_checked(const char *path, bool follow, const st
     return SAFEOPEN_OK;
 }
 
-enum safeopen_result safeopen_open_lstated(const char *path, const struct stat *before, int *fd,
-                                           struct stat *st, int *err)
+enum safeopen_result safeopen_openat(int dirfd, const char *name, const struct stat *before,
+                                     int *fd, struct stat *st, int *err)
 {
-    enum safeopen_result res = type_of(before);
+    struct stat now;
+    enum safeopen_result res;
 
     *fd = -1;
     *err = 0;
-    return res != SAFEOPEN_OK ? res : open_checked(path, false, before, fd, st, err);
+    if (before == NULL) {
+        res = safeopen_lstatat(dirfd, name, &now, err);
+        before = &now;
+    } else {
+        res = type_of(before);
+    }
+    return res != SAFEOPEN_OK ? res : open_checked(dirfd, name, false, before, fd, st, err);
 }
 
 enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
@@ -301,5 +315,5 @@ enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, st
     res = stat_result(follow ? stat(path, &before) : lstat(path, &before), &before, err);
     if (res != SAFEOPEN_OK)
         return res;
-    return open_checked(path, follow, &before, fd, st, err);
+    return open_checked(AT_FDCWD, path, follow, &before, fd, st, err);
 }
