@@ -85,6 +85,7 @@ static enum safeopen_result append_one(struct resolver *r, const char *name, siz
     struct stat lst;
 
     *is_link = false;
+    r->out->last_known = false;
     if (name[0] == '.' && n == 1)
         return SAFEOPEN_OK;
     if (name[0] == '.' && name[1] == '.' && n == 2) {
@@ -107,8 +108,11 @@ static enum safeopen_result append_one(struct resolver *r, const char *name, siz
         r->out->err = errno;
         return errno == ENOTDIR ? SAFEOPEN_MISSING : SAFEOPEN_ERRNO;
     }
-    if (!S_ISLNK(lst.st_mode))
+    if (!S_ISLNK(lst.st_mode)) {
+        r->out->last_known = true;
+        r->out->last_st = lst;
         return SAFEOPEN_OK;
+    }
     if (r->out->links++ > SAFEOPEN_LINKS_MAX)
         return SAFEOPEN_TOO_LONG;
     ssize_t got = readlink(o, target, SAFEOPEN_TARGET_MAX);
@@ -239,7 +243,12 @@ static enum safeopen_result stat_result(int rc, const struct stat *st, int *err)
 
 enum safeopen_result safeopen_lstat(const char *path, struct stat *st, int *err)
 {
-    int rc = lstat(path, st);
+    return safeopen_lstatat(AT_FDCWD, path, st, err);
+}
+
+enum safeopen_result safeopen_lstatat(int dirfd, const char *name, struct stat *st, int *err)
+{
+    int rc = fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
 
     return stat_result(rc, st, err);
 }
@@ -249,6 +258,49 @@ bool safeopen_may_block(const char *path)
     struct stat st;
 
     return lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
+/* The open after the type check (*before, from lstat, or stat when follow), and the re-check
+ * of the descriptor against it. */
+static enum safeopen_result open_checked(int dirfd, const char *path, bool follow,
+                                         const struct stat *before, int *fd, struct stat *st,
+                                         int *err)
+{
+    *fd = openat(dirfd, path,
+                 O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    if (*fd < 0) {
+        *err = errno;
+        /* ELOOP with O_NOFOLLOW: a link appeared since the lstat. */
+        return errno == ENOENT || errno == ENOTDIR ? SAFEOPEN_MISSING
+               : errno == ELOOP && !follow         ? SAFEOPEN_CHANGED
+                                                   : SAFEOPEN_ERRNO;
+    }
+    if (fstat(*fd, st) != 0) {
+        *err = errno;
+        return SAFEOPEN_ERRNO;
+    }
+    if (!S_ISREG(st->st_mode))
+        return SAFEOPEN_NOT_REGULAR;
+    if (st->st_dev != before->st_dev || st->st_ino != before->st_ino)
+        return SAFEOPEN_CHANGED;
+    return SAFEOPEN_OK;
+}
+
+enum safeopen_result safeopen_openat(int dirfd, const char *name, const struct stat *before,
+                                     int *fd, struct stat *st, int *err)
+{
+    struct stat now;
+    enum safeopen_result res;
+
+    *fd = -1;
+    *err = 0;
+    if (before == NULL) {
+        res = safeopen_lstatat(dirfd, name, &now, err);
+        before = &now;
+    } else {
+        res = type_of(before);
+    }
+    return res != SAFEOPEN_OK ? res : open_checked(dirfd, name, false, before, fd, st, err);
 }
 
 enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
@@ -263,21 +315,5 @@ enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, st
     res = stat_result(follow ? stat(path, &before) : lstat(path, &before), &before, err);
     if (res != SAFEOPEN_OK)
         return res;
-    *fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
-    if (*fd < 0) {
-        *err = errno;
-        /* ELOOP with O_NOFOLLOW: a link appeared since the lstat. */
-        return errno == ENOENT || errno == ENOTDIR ? SAFEOPEN_MISSING
-               : errno == ELOOP && !follow         ? SAFEOPEN_CHANGED
-                                                   : SAFEOPEN_ERRNO;
-    }
-    if (fstat(*fd, st) != 0) {
-        *err = errno;
-        return SAFEOPEN_ERRNO;
-    }
-    if (!S_ISREG(st->st_mode))
-        return SAFEOPEN_NOT_REGULAR;
-    if (st->st_dev != before.st_dev || st->st_ino != before.st_ino)
-        return SAFEOPEN_CHANGED;
-    return SAFEOPEN_OK;
+    return open_checked(AT_FDCWD, path, follow, &before, fd, st, err);
 }

@@ -73,6 +73,10 @@ struct safeopen_path {
     int links;                         /* links followed */
     int err;                           /* errno, for SAFEOPEN_ERRNO */
     char why[SAFEOPEN_PATH_MAX + 128]; /* for a refusal: which link, and whose */
+    /* The resolution's lstat of path itself, when its last element exists and is not a link:
+     * what safeopen_openat takes, so that the open needs no second lstat (issue 10). */
+    bool last_known;
+    struct stat last_st;
 };
 
 /*
@@ -121,6 +125,19 @@ bool safeopen_may_block(const char *path);
  * succeeded; on NOT_REGULAR or CHANGED after the open it is still open, and the caller releases
  * it (fdguard_release for a monitored file). *st is the fstat of the descriptor.
  */
+/*
+ * safeopen_open(path, 0, ...) and safeopen_lstat for name in the directory dirfd (AT_FDCWD,
+ * or a descriptor on a directory already resolved, as sampler.c keeps for a pass): the same
+ * checks, with one path element walked instead of every one of an absolute path (issue 10: the
+ * kernel's path walk was a quarter of a sampling pass). before, when not NULL, is an lstat of
+ * name taken just before (e.g. the resolution's safeopen_path.last_st): the type is checked
+ * from it instead of a second lstat; the open (O_NOFOLLOW) and the re-check after it (regular,
+ * same device and inode as before) are the same, so a file replaced since is SAFEOPEN_CHANGED.
+ */
+enum safeopen_result safeopen_openat(int dirfd, const char *name, const struct stat *before,
+                                     int *fd, struct stat *st, int *err);
+enum safeopen_result safeopen_lstatat(int dirfd, const char *name, struct stat *st, int *err);
+
 enum safeopen_result safeopen_open(const char *path, unsigned flags, int *fd, struct stat *st,
                                    int *err);
 

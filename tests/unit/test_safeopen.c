@@ -224,3 +224,50 @@ Test(safeopen, opens_only_regular_files, .init = tmpdir_setup, .fini = tmpdir_te
             close(fd); /* no SQLite connection in this process */
     }
 }
+
+/* safeopen_openat, as the sampler calls it: a name in a directory descriptor, with or without
+ * an lstat taken before (before_of: the file that lstat was of). A stale lstat of another file
+ * is SAFEOPEN_CHANGED, and a non-regular one refuses without an open. */
+Test(safeopen, openat_checks_as_open_does, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+    static const struct {
+        const char *name;
+        const char *before_of; /* NULL: safeopen_openat takes its own lstat */
+        enum safeopen_result result;
+    } cases[] = {
+        {"file", NULL, SAFEOPEN_OK},
+        {"fifo", NULL, SAFEOPEN_NOT_REGULAR},
+        {"dir", NULL, SAFEOPEN_NOT_REGULAR},
+        {"link", NULL, SAFEOPEN_SYMLINK},
+        {"missing", NULL, SAFEOPEN_MISSING},
+        {"file", "file", SAFEOPEN_OK},
+        {"file", "other", SAFEOPEN_CHANGED}, /* replaced since the lstat */
+        {"fifo", "fifo", SAFEOPEN_NOT_REGULAR},
+        {"link", "link", SAFEOPEN_SYMLINK},
+        {"other", "link", SAFEOPEN_SYMLINK}, /* the lstat's type decides: no open */
+    };
+
+    make_file("file");
+    make_file("other");
+    cr_assert_eq(mkfifo(tmpdir_file("fifo"), 0600), 0);
+    cr_assert_eq(mkdir(tmpdir_file("dir"), 0755), 0);
+    make_link("file", "link");
+    int dirfd = open(tmpdir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(dirfd, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct stat before, st;
+        int fd, err;
+        if (cases[i].before_of != NULL)
+            cr_assert_eq(fstatat(dirfd, cases[i].before_of, &before, AT_SYMLINK_NOFOLLOW), 0);
+        enum safeopen_result r = safeopen_openat(
+            dirfd, cases[i].name, cases[i].before_of != NULL ? &before : NULL, &fd, &st, &err);
+        cr_expect_eq(r, cases[i].result, "%s: %s", cases[i].name, safeopen_result_str(r));
+        if (r == SAFEOPEN_OK)
+            cr_expect(fd >= 0 && S_ISREG(st.st_mode), "%s", cases[i].name);
+        if (r == SAFEOPEN_NOT_REGULAR || r == SAFEOPEN_SYMLINK || r == SAFEOPEN_MISSING)
+            cr_expect_eq(fd, -1, "%s: opened", cases[i].name);
+        if (fd >= 0)
+            close(fd); /* no SQLite connection in this process */
+    }
+    close(dirfd);
+}
