@@ -249,8 +249,8 @@ Test(safeopen, openat_checks_as_open_does, .init = tmpdir_setup, .fini = tmpdir_
 
     make_file("file");
     make_file("other");
-    cr_assert_eq(mkfifo(tmpdir_file("fifo"), 0600), 0);
-    cr_assert_eq(mkdir(tmpdir_file("dir"), 0755), 0);
+    make_fifo("fifo");
+    make_dir("dir");
     make_link("file", "link");
     int dirfd = open(tmpdir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     cr_assert_geq(dirfd, 0);
