@@ -60,7 +60,7 @@ TSAN_TESTS=$(cd tests/integration && ls test_*.py | sed 's/\.py$//' | grep -v '^
 echo "=== build-tsan: build" >&2
 cmake -S . -B build-tsan -DWERROR=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Debug \
     -DSANITIZE=thread >/dev/null
-cmake --build build-tsan -j"$jobs" --target sqlite-agent tsan_units
+cmake --build build-tsan -j"$jobs" --target sqlite-agent tsan_units sqlite_dbpage
 echo "=== build-tsan: tsan_units" >&2
 rm -rf build-tsan/reports build-tsan/tmp
 mkdir -p build-tsan/reports build-tsan/tmp
