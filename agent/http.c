@@ -37,6 +37,8 @@
  */
 #include "http.h"
 
+#include <stdatomic.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,7 +114,9 @@ struct http_server {
 struct http {
     struct http_server *srv;
     struct state *state;
-    struct expo *expo; /* the rendered exposition to serve; NULL: render per scrape */
+    /* The rendered exposition to serve; NULL: render per scrape. Set by main's thread while
+     * libmicrohttpd's already answers (http_set_expo), hence atomic. */
+    _Atomic(struct expo *) expo;
     const struct build_info *bi;
     unsigned flags; /* for the daemon a reload starts */
     /* Between libmicrohttpd's thread (its callbacks) and the sweeper; held for a few
@@ -251,7 +255,8 @@ static bool send_rendered(const struct http_server *srv, struct MHD_Connection *
     void *body;
     size_t len;
 
-    if (h->expo == NULL || expo_copy(h->expo, gzip, &body, &len) != 0)
+    struct expo *e = atomic_load(&h->expo);
+    if (e == NULL || expo_copy(e, gzip, &body, &len) != 0)
         return false;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
@@ -793,5 +798,5 @@ void http_stop(struct http *h)
 
 void http_set_expo(struct http *h, struct expo *e)
 {
-    h->expo = e;
+    atomic_store(&h->expo, e);
 }
