@@ -716,6 +716,7 @@ static void *worker_main(void *arg)
 {
     struct checker *ck = arg;
 
+    pthread_setname_np(pthread_self(), "check"); /* for top -H, ps -L and the tests */
     if (prio_set_this_thread(ck->cfg->check_priority, ck->boostable) != 0)
         log_warn("cannot lower the check thread's priority; it runs at the agent's", "error",
                  strerror(errno), NULL);
