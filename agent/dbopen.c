@@ -453,6 +453,14 @@ int dbopen_open(const char *path, const struct dbopen *p, sqlite3 **conn)
                                  SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
                              VFS_NAME);
     free(uri);
+    /* No checkpoint at close: sqlite3PagerClose lets sqlite3WalClose try an EXCLUSIVE lock on
+     * the database file, to checkpoint and delete the WAL, when it may be the last connection
+     * (wal.c, "If an EXCLUSIVE lock can be obtained ..."). The descriptor is read-only, so the
+     * kernel refuses the write lock (EBADF, seen with strace: test_no_harm), and a lock that
+     * did succeed would turn away an application opening the file until the descriptor
+     * closed. SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE (3.16.0) skips the attempt altogether. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(*conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     return rc;
 }
 

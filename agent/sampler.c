@@ -7,6 +7,10 @@
  * now, not for every database it watches (issue 10: 10,000 databases under a soft limit of
  * 1,024). While a check has an SQLite connection open on a database, its descriptors stay open
  * between samples instead: closing one would drop the connection's locks (fdguard.h).
+ *
+ * Most of a fleet is idle at any moment: the header of a database file or -wal whose lstat
+ * shows it unchanged since it was read is taken again from that read (headcache.h), so an
+ * idle database costs its lstats and the -shm's read, not every file's open, read and close.
  */
 #include "sampler.h"
 
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "headcache.h"
 #include "log.h"
 #include "safeopen.h"
 #include "ticker.h"
@@ -45,6 +50,12 @@ struct db_files {
     enum safeopen_result last_resolve; /* likewise, for the database's path */
     int64_t next_due_ms;               /* monotonic */
     int64_t interval_ms;
+    /* The last read of the database's and the -wal's headers (headcache.h), and how many
+     * samples were taken: every HEADCACHE_REFRESH_EVERY-th, at a phase of its own, reads all. */
+    struct headcache seen[FILE_SHM];
+    unsigned char db_head[FF_DB_HEADER_SIZE];
+    unsigned char wal_head[FF_WAL_HEADER_SIZE];
+    uint32_t samples;
 };
 
 struct sampler {
@@ -148,6 +159,7 @@ struct sampler *sampler_new(const struct config *cfg, struct state *st,
     for (size_t i = 0; i < cfg->ndbs; i++) {
         sp->dbs[i].db = &cfg->dbs[i];
         sp->dbs[i].interval_ms = cfg->dbs[i].sample_interval_ms;
+        sp->dbs[i].samples = (uint32_t)(i % HEADCACHE_REFRESH_EVERY); /* the phase */
     }
     return sp;
 }
@@ -196,7 +208,9 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w,
      * looks at the type itself. */
     if (w->fd >= 0 && known != NULL) {
         now = *known;
-        r = S_ISREG(now.st_mode) ? SAFEOPEN_OK : SAFEOPEN_NOT_REGULAR; /* not a link: resolved */
+        r = S_ISREG(now.st_mode)   ? SAFEOPEN_OK
+            : S_ISLNK(now.st_mode) ? SAFEOPEN_SYMLINK
+                                   : SAFEOPEN_NOT_REGULAR;
     } else if (w->fd >= 0)
         r = safeopen_lstatat(at->dirfd, name, &now, err);
     if (r != SAFEOPEN_OK) {
@@ -224,16 +238,55 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w,
     return SAFEOPEN_OK;
 }
 
-/* The side file path + suffix (path is at most SAFEOPEN_PATH_MAX bytes). */
+/*
+ * Whether the header of file k, last read into head, stands for the file whose lstat is now
+ * (headcache.h): not when a descriptor is open anyway (a check's connection holds it), not
+ * when a refresh is due, and only on a local filesystem known in this pass.
+ */
+static bool head_reusable(const struct db_files *f, const struct pass_memo *m, int k,
+                          const struct stat *now)
+{
+    return f->file[k].fd < 0 && f->samples % HEADCACHE_REFRESH_EVERY != 0 && m->fs_valid &&
+           m->fs_known && !m->fs.network && m->fs_dev == now->st_dev &&
+           headcache_fresh(&f->seen[k], now);
+}
+
+/* The file is there, as its lstat now shows, and was not opened: what watch_open records. */
+static void watch_unopened(struct watched *w, const struct stat *now)
+{
+    w->present = true;
+    w->dev = now->st_dev;
+    w->ino = now->st_ino;
+}
+
+/*
+ * Side file k (path + its suffix; path is at most SAFEOPEN_PATH_MAX bytes): an lstat, then the
+ * open of watch_open unless the header last read may stand for it (*reuse set, nothing
+ * opened; never for the -shm). *st is the open descriptor's fstat, or the lstat when reused.
+ */
 static enum safeopen_result watch_side(struct db_files *f, struct fdguard *g,
-                                       const struct file_at *at, const char *path, int k,
-                                       struct stat *st)
+                                       const struct pass_memo *m, const struct file_at *at,
+                                       const char *path, int k, struct stat *st, bool *reuse)
 {
     char side[SAFEOPEN_PATH_MAX + 16];
+    struct stat now;
     int err = 0;
 
+    *reuse = false;
     snprintf(side, sizeof(side), "%s%s", path, file_suffix[k]);
-    enum safeopen_result r = watch_open(g, &f->file[k], at, side, NULL, st, &err);
+    enum safeopen_result r = safeopen_lstatat(at->dirfd, side + at->name_off, &now, &err);
+    if (r == SAFEOPEN_OK && k != FILE_SHM && head_reusable(f, m, k, &now)) {
+        watch_unopened(&f->file[k], &now);
+        *st = now;
+        *reuse = true;
+    } else if (r == SAFEOPEN_OK) {
+        r = watch_open(g, &f->file[k], at, side, &now, st, &err);
+    } else {
+        watch_close(g, &f->file[k]);
+        f->file[k].present = false;
+    }
+    if (r != SAFEOPEN_OK && k != FILE_SHM)
+        headcache_forget(&f->seen[k]);
     note_refusal(&f->file[k].last, r, f->db, side, "");
     return r;
 }
@@ -256,6 +309,22 @@ static ssize_t read_head(int fd, unsigned char *buf, size_t len)
     return (ssize_t)got;
 }
 
+/* read_head of file k, remembered for head_reusable; st is the open descriptor's fstat. */
+static ssize_t read_head_noted(struct db_files *f, int k, const struct stat *st, unsigned char *buf,
+                               size_t len)
+{
+    struct timespec before;
+
+    clock_gettime(CLOCK_REALTIME, &before);
+    ssize_t n = read_head(f->file[k].fd, buf, len);
+    if (n < 0)
+        headcache_forget(&f->seen[k]);
+    else
+        headcache_note_read(&f->seen[k], st, (int64_t)before.tv_sec * 1000000000 + before.tv_nsec,
+                            (size_t)n);
+    return n;
+}
+
 /* The filesystem of the database file: fstatfs once per device per pass. */
 static void fs_of(struct pass_memo *m, int fd, const struct stat *st, struct sample *out)
 {
@@ -273,61 +342,71 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_me
                            struct sample *out)
 {
     const char *path = rp->path;
-    unsigned char buf[FF_DB_HEADER_SIZE];
+    const struct stat *known = rp->last_known ? &rp->last_st : NULL;
     struct stat st;
-    int err = 0;
-    enum safeopen_result r =
-        watch_open(g, &f->file[FILE_DB], at, path, rp->last_known ? &rp->last_st : NULL, &st, &err);
+    ssize_t n;
 
-    note_refusal(&f->file[FILE_DB].last, r, f->db, path, "");
-    if (r == SAFEOPEN_MISSING) {
-        out->status = SAMPLE_MISSING;
-        out->err = ENOENT;
-        return;
-    }
-    if (r != SAFEOPEN_OK) {
-        out->status = SAMPLE_UNREADABLE;
-        out->err = safeopen_errno(r, err);
-        return;
+    if (known != NULL && head_reusable(f, m, FILE_DB, known)) {
+        watch_unopened(&f->file[FILE_DB], known);
+        note_refusal(&f->file[FILE_DB].last, SAFEOPEN_OK, f->db, path, "");
+        st = *known;
+        out->fs_known = m->fs_known; /* of this device, in this pass: head_reusable */
+        out->fs = m->fs;
+        n = f->seen[FILE_DB].len;
+    } else {
+        int err = 0;
+        enum safeopen_result r = watch_open(g, &f->file[FILE_DB], at, path, known, &st, &err);
+        note_refusal(&f->file[FILE_DB].last, r, f->db, path, "");
+        if (r != SAFEOPEN_OK) {
+            headcache_forget(&f->seen[FILE_DB]);
+            out->status = r == SAFEOPEN_MISSING ? SAMPLE_MISSING : SAMPLE_UNREADABLE;
+            out->err = r == SAFEOPEN_MISSING ? ENOENT : safeopen_errno(r, err);
+            return;
+        }
+        fs_of(m, f->file[FILE_DB].fd, &st, out);
+        n = read_head_noted(f, FILE_DB, &st, f->db_head, sizeof(f->db_head));
+        if (n < 0) {
+            out->file_size = (uint64_t)st.st_size;
+            out->status = SAMPLE_UNREADABLE;
+            out->err = errno;
+            return;
+        }
     }
     out->file_size = (uint64_t)st.st_size;
-    fs_of(m, f->file[FILE_DB].fd, &st, out);
-    ssize_t n = read_head(f->file[FILE_DB].fd, buf, sizeof(buf));
-    if (n < 0) {
-        out->status = SAMPLE_UNREADABLE;
-        out->err = errno;
-        return;
-    }
     if (n == 0 && st.st_size == 0) {
         out->status = SAMPLE_EMPTY;
         return;
     }
-    out->db_result = fileformat_parse_db_header(buf, (size_t)n, &out->db);
+    out->db_result = fileformat_parse_db_header(f->db_head, (size_t)n, &out->db);
     out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
 }
 
-static void sample_wal(struct db_files *f, struct fdguard *g, const struct file_at *at,
-                       const char *path, struct sample *out)
+static void sample_wal(struct db_files *f, struct fdguard *g, const struct pass_memo *m,
+                       const struct file_at *at, const char *path, struct sample *out)
 {
-    unsigned char buf[FF_WAL_HEADER_SIZE];
     struct stat st;
+    bool reuse;
 
-    if (watch_side(f, g, at, path, FILE_WAL, &st) != SAFEOPEN_OK)
+    if (watch_side(f, g, m, at, path, FILE_WAL, &st, &reuse) != SAFEOPEN_OK)
         return;
     out->wal_present = true;
     out->wal_size = (uint64_t)st.st_size;
-    ssize_t n = read_head(f->file[FILE_WAL].fd, buf, sizeof(buf));
-    out->wal_result = n < 0 ? FF_TRUNCATED : fileformat_parse_wal_header(buf, (size_t)n, &out->wal);
+    ssize_t n = reuse ? f->seen[FILE_WAL].len
+                      : read_head_noted(f, FILE_WAL, &st, f->wal_head, sizeof(f->wal_head));
+    out->wal_result =
+        n < 0 ? FF_TRUNCATED : fileformat_parse_wal_header(f->wal_head, (size_t)n, &out->wal);
 }
 
-static void sample_walindex(struct db_files *f, struct fdguard *g, const struct file_at *at,
-                            const char *path, struct sample *out)
+static void sample_walindex(struct db_files *f, struct fdguard *g, const struct pass_memo *m,
+                            const struct file_at *at, const char *path, struct sample *out)
 {
     unsigned char buf[FF_WALINDEX_READ_SIZE];
     struct stat st;
+    bool reuse;
     enum ff_result r = FF_TRUNCATED;
 
-    if (watch_side(f, g, at, path, FILE_SHM, &st) != SAFEOPEN_OK)
+    /* Read every time: SQLite changes it through its mapping, unstamped (headcache.h). */
+    if (watch_side(f, g, m, at, path, FILE_SHM, &st, &reuse) != SAFEOPEN_OK)
         return;
     out->shm_present = true;
     for (int i = 0; i < WALINDEX_TRIES; i++) {
@@ -359,6 +438,8 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo
             watch_close(g, &f->file[k]);
             f->file[k].present = false;
         }
+        for (int k = 0; k < FILE_SHM; k++)
+            headcache_forget(&f->seen[k]);
         out->status = r == SAFEOPEN_MISSING ? SAMPLE_MISSING : SAMPLE_UNREADABLE;
         out->err = safeopen_errno(r, rp.err);
         return;
@@ -366,8 +447,8 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo
     struct file_at at;
     pass_memo_dir(m, rp.path, &at);
     sample_db_file(f, g, m, &rp, &at, out);
-    sample_wal(f, g, &at, rp.path, out);
-    sample_walindex(f, g, &at, rp.path, out);
+    sample_wal(f, g, m, &at, rp.path, out);
+    sample_walindex(f, g, m, &at, rp.path, out);
     /* Done with them until the next sample, unless a check's connection is open (above). */
     for (int k = 0; k < FILE_COUNT; k++)
         if (f->file[k].fd >= 0 && fdguard_close_if_idle(g, f->file[k].fd))
@@ -382,6 +463,7 @@ static void sample_one(struct sampler *sp, size_t i)
 
     memset(&s, 0, sizeof(s));
     sample_files(f, g, sp->memo, &s);
+    f->samples++;
     s.taken_ms = clock_wall_ms();
     /* What the /proc scan (procwatch.c) looks for: the files the sample opened. */
     s.db_seen = f->file[FILE_DB].present;

@@ -4,9 +4,9 @@
 # Build and run the agent.
 RUNTIME_PKGS="build-essential cmake pkg-config libsqlite3-dev libmicrohttpd-dev libinih-dev zlib1g-dev libcurl4-openssl-dev sqlite3 libyaml-dev libgnutls28-dev libcrypt-dev libsystemd-dev"
 # Only for the tests: Criterion, real Prometheus (promtool) and Alertmanager, Python's stdlib,
-# prlimit (util-linux), openssl and curl for the TLS tests, clang with libFuzzer
-# (libclang-rt-14-dev) and clang-format.
-TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux openssl curl clang clang-format libclang-rt-14-dev"
+# prlimit (util-linux), strace (which locks the agent tries), openssl and curl for the TLS
+# tests, clang with libFuzzer (libclang-rt-14-dev) and clang-format.
+TEST_PKGS="libcriterion-dev prometheus prometheus-alertmanager python3 util-linux strace openssl curl clang clang-format libclang-rt-14-dev"
 # Only for scripts/package-test.sh: building, checking and installing the Debian package.
 PACKAGE_PKGS="debhelper dpkg-dev fakeroot lintian adduser man-db curl openssl strace procps"
 # Only for bench/ (bench/run-all.sh): wrk for the /metrics latency, Prometheus for fleet.sh.

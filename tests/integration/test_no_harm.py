@@ -6,7 +6,9 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sqlite3
+import subprocess
 import tempfile
 import time
 import unittest
@@ -28,6 +30,15 @@ def sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _write_and_exit(path):
+    """An application that commits in WAL mode and exits without closing its connection."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+    con.execute("INSERT INTO t(v) VALUES ('left behind')")
+    os._exit(0)
 
 
 def _writer(path, seconds, seed, out):
@@ -125,6 +136,40 @@ class NoHarmTest(unittest.TestCase):
         for name in os.listdir(self.dir):
             st = os.stat(os.path.join(self.dir, name))
             self.assertEqual((st.st_uid, st.st_gid), (nobody, nobody), name)
+
+    def test_never_tries_a_write_lock_on_the_database_file(self):
+        # A WAL database left with its -wal and -shm by an application that exited without
+        # closing (os._exit): the agent's connection is then the only one, and SQLite's close
+        # tries to checkpoint it, taking PENDING and EXCLUSIVE on the database file first
+        # (wal.c, sqlite3WalClose). The descriptor is read-only, so the kernel refuses
+        # (EBADF), but the agent does not even try: SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE (dbopen.c).
+        # strace attached to the running agent sees every fcntl lock it asks for.
+        path = os.path.join(self.dir, "left.db")
+        ctx = multiprocessing.get_context("fork")
+        p = ctx.Process(target=_write_and_exit, args=(path,))
+        p.start()
+        p.join(30)
+        self.assertTrue(os.path.exists(path + "-wal") and os.path.exists(path + "-shm"))
+        trace = os.path.join(self.dir, "fcntl.trace")
+        with H.Agent([dict(name="left", path=path, check="quick")],
+                     {"check_interval": H.FAST_CHECK}) as a:
+            strace = subprocess.Popen(["strace", "-f", "-y", "-e", "trace=fcntl", "-o", trace,
+                                       "-p", str(a.proc.pid)], stderr=subprocess.PIPE)
+            try:
+                strace.stderr.readline()  # "strace: Process N attached": tracing from here
+                runs0 = a.value(RUNS, db="left", result="ok") or 0
+                a.wait_value(RUNS, dict(db="left", result="ok"), lambda v: v and v >= runs0 + 3,
+                             15)
+            finally:
+                strace.send_signal(signal.SIGINT)  # detaches
+                strace.wait(10)
+            a.stop()
+        with open(trace) as f:
+            calls = [l for l in f if "F_SETLK" in l]
+        on_db = [l for l in calls if "<%s>" % path in l]
+        self.assertTrue(on_db, "no lock on the database file traced at all:\n%s" % calls[:5])
+        write = [l for l in on_db if "F_WRLCK" in l]
+        self.assertEqual(write, [], "write locks tried on the database file")
 
     def test_concurrent_writers(self):
         path = F.make_healthy(self.dir, "busy.db", wal=True)
