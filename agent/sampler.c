@@ -56,6 +56,10 @@ struct db_files {
     unsigned char db_head[FF_DB_HEADER_SIZE];
     unsigned char wal_head[FF_WAL_HEADER_SIZE];
     uint32_t samples;
+    /* The database file's filesystem, from the last sample that opened it (a device's
+     * filesystem is only known from a descriptor on it, and a pass may open nothing). */
+    bool fs_known;
+    struct fsclass fs;
 };
 
 struct sampler {
@@ -239,15 +243,14 @@ static enum safeopen_result watch_open(struct fdguard *g, struct watched *w,
 }
 
 /*
- * Whether the header of file k, last read into head, stands for the file whose lstat is now
+ * Whether the header of file k, last read, stands for the file whose lstat is now
  * (headcache.h): not when a descriptor is open anyway (a check's connection holds it), not
- * when a refresh is due, and only on a local filesystem known in this pass.
+ * when a refresh is due, and only on the database file's device, a local filesystem.
  */
-static bool head_reusable(const struct db_files *f, const struct pass_memo *m, int k,
-                          const struct stat *now)
+static bool head_reusable(const struct db_files *f, int k, const struct stat *now)
 {
-    return f->file[k].fd < 0 && f->samples % HEADCACHE_REFRESH_EVERY != 0 && m->fs_valid &&
-           m->fs_known && !m->fs.network && m->fs_dev == now->st_dev &&
+    return f->file[k].fd < 0 && f->samples % HEADCACHE_REFRESH_EVERY != 0 && f->fs_known &&
+           !f->fs.network && now->st_dev == f->file[FILE_DB].dev &&
            headcache_fresh(&f->seen[k], now);
 }
 
@@ -265,8 +268,8 @@ static void watch_unopened(struct watched *w, const struct stat *now)
  * opened; never for the -shm). *st is the open descriptor's fstat, or the lstat when reused.
  */
 static enum safeopen_result watch_side(struct db_files *f, struct fdguard *g,
-                                       const struct pass_memo *m, const struct file_at *at,
-                                       const char *path, int k, struct stat *st, bool *reuse)
+                                       const struct file_at *at, const char *path, int k,
+                                       struct stat *st, bool *reuse)
 {
     char side[SAFEOPEN_PATH_MAX + 16];
     struct stat now;
@@ -275,7 +278,7 @@ static enum safeopen_result watch_side(struct db_files *f, struct fdguard *g,
     *reuse = false;
     snprintf(side, sizeof(side), "%s%s", path, file_suffix[k]);
     enum safeopen_result r = safeopen_lstatat(at->dirfd, side + at->name_off, &now, &err);
-    if (r == SAFEOPEN_OK && k != FILE_SHM && head_reusable(f, m, k, &now)) {
+    if (r == SAFEOPEN_OK && k != FILE_SHM && head_reusable(f, k, &now)) {
         watch_unopened(&f->file[k], &now);
         *st = now;
         *reuse = true;
@@ -346,12 +349,10 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_me
     struct stat st;
     ssize_t n;
 
-    if (known != NULL && head_reusable(f, m, FILE_DB, known)) {
+    if (known != NULL && head_reusable(f, FILE_DB, known)) {
         watch_unopened(&f->file[FILE_DB], known);
         note_refusal(&f->file[FILE_DB].last, SAFEOPEN_OK, f->db, path, "");
         st = *known;
-        out->fs_known = m->fs_known; /* of this device, in this pass: head_reusable */
-        out->fs = m->fs;
         n = f->seen[FILE_DB].len;
     } else {
         int err = 0;
@@ -364,6 +365,8 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_me
             return;
         }
         fs_of(m, f->file[FILE_DB].fd, &st, out);
+        f->fs_known = out->fs_known;
+        f->fs = out->fs;
         n = read_head_noted(f, FILE_DB, &st, f->db_head, sizeof(f->db_head));
         if (n < 0) {
             out->file_size = (uint64_t)st.st_size;
@@ -373,6 +376,8 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_me
         }
     }
     out->file_size = (uint64_t)st.st_size;
+    out->fs_known = f->fs_known;
+    out->fs = f->fs;
     if (n == 0 && st.st_size == 0) {
         out->status = SAMPLE_EMPTY;
         return;
@@ -381,13 +386,13 @@ static void sample_db_file(struct db_files *f, struct fdguard *g, struct pass_me
     out->status = out->db_result == FF_OK ? SAMPLE_OK : SAMPLE_BAD_HEADER;
 }
 
-static void sample_wal(struct db_files *f, struct fdguard *g, const struct pass_memo *m,
-                       const struct file_at *at, const char *path, struct sample *out)
+static void sample_wal(struct db_files *f, struct fdguard *g, const struct file_at *at,
+                       const char *path, struct sample *out)
 {
     struct stat st;
     bool reuse;
 
-    if (watch_side(f, g, m, at, path, FILE_WAL, &st, &reuse) != SAFEOPEN_OK)
+    if (watch_side(f, g, at, path, FILE_WAL, &st, &reuse) != SAFEOPEN_OK)
         return;
     out->wal_present = true;
     out->wal_size = (uint64_t)st.st_size;
@@ -397,8 +402,8 @@ static void sample_wal(struct db_files *f, struct fdguard *g, const struct pass_
         n < 0 ? FF_TRUNCATED : fileformat_parse_wal_header(f->wal_head, (size_t)n, &out->wal);
 }
 
-static void sample_walindex(struct db_files *f, struct fdguard *g, const struct pass_memo *m,
-                            const struct file_at *at, const char *path, struct sample *out)
+static void sample_walindex(struct db_files *f, struct fdguard *g, const struct file_at *at,
+                            const char *path, struct sample *out)
 {
     unsigned char buf[FF_WALINDEX_READ_SIZE];
     struct stat st;
@@ -406,7 +411,7 @@ static void sample_walindex(struct db_files *f, struct fdguard *g, const struct 
     enum ff_result r = FF_TRUNCATED;
 
     /* Read every time: SQLite changes it through its mapping, unstamped (headcache.h). */
-    if (watch_side(f, g, m, at, path, FILE_SHM, &st, &reuse) != SAFEOPEN_OK)
+    if (watch_side(f, g, at, path, FILE_SHM, &st, &reuse) != SAFEOPEN_OK)
         return;
     out->shm_present = true;
     for (int i = 0; i < WALINDEX_TRIES; i++) {
@@ -447,8 +452,8 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo
     struct file_at at;
     pass_memo_dir(m, rp.path, &at);
     sample_db_file(f, g, m, &rp, &at, out);
-    sample_wal(f, g, m, &at, rp.path, out);
-    sample_walindex(f, g, m, &at, rp.path, out);
+    sample_wal(f, g, &at, rp.path, out);
+    sample_walindex(f, g, &at, rp.path, out);
     /* Done with them until the next sample, unless a check's connection is open (above). */
     for (int k = 0; k < FILE_COUNT; k++)
         if (f->file[k].fd >= 0 && fdguard_close_if_idle(g, f->file[k].fd))
