@@ -126,9 +126,9 @@ static void malformed_annotations(const struct db_snapshot *d, const struct aler
     problems_runbook_anchor(worst, anchor, sizeof(anchor));
     snprintf(url, sizeof(url), "%s#%s", l->runbook_url, anchor);
     json_pair(out, "kinds", kinds, false);
-    json_pair(out, "first_problem", d->check.first_problem, false);
+    json_pair(out, "first_problem", state_text(d->check.first_problem), false);
     json_pair(out, "advice", advice, false);
-    json_pair(out, "evidence_copy", d->evidence.path, false);
+    json_pair(out, "evidence_copy", state_text(d->evidence.path), false);
     json_pair(out, "runbook_kind_url", url, false);
 }
 
