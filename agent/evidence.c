@@ -630,7 +630,7 @@ static void log_result(const struct db_snapshot *d, enum evidence_result r, cons
 static bool copy_due(struct evidence *ev, size_t idx)
 {
     /* One database's copy, not the whole fleet's: this runs every second. */
-    struct snapshot *snap = state_snapshot_db(ev->state, idx, clock_wall_ms());
+    struct snapshot *snap = state_snapshot_range(ev->state, idx, 1, clock_wall_ms());
     char path[EVIDENCE_PATH_MAX] = "";
     bool go_on = true;
 

@@ -564,6 +564,7 @@ static struct snapshot *snapshot_locked(struct state *s, size_t first, size_t n,
     snap->taken_ms = now_ms;
     snap->agent = s->agent;
     snap->agent.log_dropped = log_lines_dropped();
+    snap->first = first;
     snap->ndbs = n;
     snap->dbs = calloc(n ? n : 1, sizeof(*snap->dbs));
     snap->strings = malloc(strings_size(s, first, n) + 1);
@@ -589,13 +590,13 @@ struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
     return snap;
 }
 
-struct snapshot *state_snapshot_db(struct state *s, size_t idx, int64_t now_ms)
+struct snapshot *state_snapshot_range(struct state *s, size_t first, size_t n, int64_t now_ms)
 {
     struct snapshot *snap = NULL;
 
     pthread_mutex_lock(&s->lock);
-    if (idx < s->ndbs)
-        snap = snapshot_locked(s, idx, 1, now_ms);
+    if (first < s->ndbs)
+        snap = snapshot_locked(s, first, n < s->ndbs - first ? n : s->ndbs - first, now_ms);
     pthread_mutex_unlock(&s->lock);
     return snap;
 }

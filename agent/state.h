@@ -238,6 +238,7 @@ struct snapshot {
     struct agent_stats agent;
     size_t nglobs;
     struct glob_stats *globs;
+    size_t first; /* dbs[0] is the state's database `first` (0 but for state_snapshot_range) */
     size_t ndbs;
     struct db_snapshot *dbs;
     char *strings; /* one block for every name and path */
@@ -315,9 +316,9 @@ void state_http_denied(struct state *s, bool client_cert);
 /* A deep copy, or NULL when out of memory. Free with snapshot_free(). The render's: threads
  * that need a few values take them with the narrower calls below. */
 struct snapshot *state_snapshot(struct state *s, int64_t now_ms);
-/* The same for database idx alone: a snapshot whose dbs[0] is database idx (ndbs 1), NULL when
- * out of memory or idx is past the list. */
-struct snapshot *state_snapshot_db(struct state *s, size_t idx, int64_t now_ms);
+/* The same for databases first..first+n (fewer at the end of the list) alone: dbs[0] is
+ * database `first`. NULL when out of memory or first is past the list. */
+struct snapshot *state_snapshot_range(struct state *s, size_t first, size_t n, int64_t now_ms);
 /* CLOCK_MONOTONIC end of the last sampling pass, 0 for none yet: the watchdog's sign of life. */
 int64_t state_last_sample_pass_end_ms(struct state *s);
 /* evidence.c's: the first database at or after `from` malformed in an episode it has no copy

@@ -5,6 +5,7 @@
  * Run under ASan (scripts/test.sh) they also show who owns each string.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +107,7 @@ Test(state_text, set_replaced_carried_and_dropped)
     for (size_t i = 0; i < NELEM(steps); i++) {
         apply_step(s, &steps[i], &path);
         struct snapshot *snap = state_snapshot(s, 0);
-        struct snapshot *one = state_snapshot_db(s, 0, 0);
+        struct snapshot *one = state_snapshot_range(s, 0, 1, 0);
         cr_assert_not_null(snap);
         cr_assert_not_null(one);
         for (int k = 0; k < 2; k++) {
@@ -207,9 +208,19 @@ Test(state_text, evidence_next_due)
     }
 }
 
-/* One database's copy is that database, and nothing past the list. */
-Test(state_text, snapshot_of_one_database)
+struct range_case {
+    size_t first, n;
+    bool null;   /* no snapshot: first is past the list */
+    size_t ndbs; /* else how many it holds */
+};
+
+/* A range's copy is those databases, cut at the end of the list, and nothing past it. */
+Test(state_text, snapshot_of_a_range)
 {
+    static const struct range_case cases[] = {
+        {0, 1, false, 1}, {1, 1, false, 1}, {2, 1, false, 1}, {0, 3, false, 3},
+        {1, 5, false, 2}, {2, 0, false, 0}, {3, 1, true, 0},  {SIZE_MAX, 1, true, 0},
+    };
     struct state *s = state_new(0);
     struct db_config dbs[3] = {db_of("a", "/a", false), db_of("b", "/b", true),
                                db_of("c", "/c", false)};
@@ -217,17 +228,25 @@ Test(state_text, snapshot_of_one_database)
     cr_assert_eq(configure(s, dbs, 3), 0);
     state_put_sample(s, 2, &(struct sample){.taken_ms = 42, .status = SAMPLE_OK});
     struct snapshot *all = state_snapshot(s, 7);
-    for (size_t i = 0; i < 3; i++) {
-        struct snapshot *one = state_snapshot_db(s, i, 7);
-        cr_assert_not_null(one);
-        cr_expect_eq(one->ndbs, 1);
-        cr_expect_eq(one->taken_ms, 7);
-        cr_expect_str_eq(one->dbs[0].name, all->dbs[i].name);
-        cr_expect_eq(one->dbs[0].kind, all->dbs[i].kind);
-        cr_expect_eq(one->dbs[0].sample.taken_ms, all->dbs[i].sample.taken_ms);
-        snapshot_free(one);
+    cr_expect_eq(all->first, 0);
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct snapshot *part = state_snapshot_range(s, cases[i].first, cases[i].n, 7);
+        if (cases[i].null) {
+            cr_expect_null(part, "case %zu", i);
+            continue;
+        }
+        cr_assert_not_null(part, "case %zu", i);
+        cr_expect_eq(part->ndbs, cases[i].ndbs, "case %zu", i);
+        cr_expect_eq(part->first, cases[i].first, "case %zu", i);
+        cr_expect_eq(part->taken_ms, 7);
+        for (size_t k = 0; k < part->ndbs; k++) {
+            const struct db_snapshot *want = &all->dbs[cases[i].first + k];
+            cr_expect_str_eq(part->dbs[k].name, want->name, "case %zu", i);
+            cr_expect_eq(part->dbs[k].kind, want->kind, "case %zu", i);
+            cr_expect_eq(part->dbs[k].sample.taken_ms, want->sample.taken_ms, "case %zu", i);
+        }
+        snapshot_free(part);
     }
-    cr_expect_null(state_snapshot_db(s, 3, 7));
     snapshot_free(all);
     state_free(s);
 }
