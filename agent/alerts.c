@@ -126,9 +126,9 @@ static void malformed_annotations(const struct db_snapshot *d, const struct aler
     problems_runbook_anchor(worst, anchor, sizeof(anchor));
     snprintf(url, sizeof(url), "%s#%s", l->runbook_url, anchor);
     json_pair(out, "kinds", kinds, false);
-    json_pair(out, "first_problem", d->check.first_problem, false);
+    json_pair(out, "first_problem", state_text(d->check.first_problem), false);
     json_pair(out, "advice", advice, false);
-    json_pair(out, "evidence_copy", d->evidence.path, false);
+    json_pair(out, "evidence_copy", state_text(d->evidence.path), false);
     json_pair(out, "runbook_kind_url", url, false);
 }
 
@@ -164,15 +164,22 @@ static void render_one(const struct alert_event *e, const struct alert_labels *l
     buf_puts(out, "}");
 }
 
+int alerts_render_items(const struct alert_event *ev, size_t n, const struct alert_labels *l,
+                        bool first, struct buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 || !first)
+            buf_puts(out, ",");
+        render_one(&ev[i], l, out);
+    }
+    return out->failed ? -1 : 0;
+}
+
 int alerts_render_json(const struct alert_event *ev, size_t n, const struct alert_labels *l,
                        struct buf *out)
 {
     buf_puts(out, "[");
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            buf_puts(out, ",");
-        render_one(&ev[i], l, out);
-    }
+    alerts_render_items(ev, n, l, true, out);
     buf_puts(out, "]");
     return out->failed ? -1 : 0;
 }

@@ -55,6 +55,10 @@ struct alert_labels {
 /* Appends a JSON array of events to out. Returns 0, or -1 on overflow. */
 int alerts_render_json(const struct alert_event *ev, size_t n, const struct alert_labels *l,
                        struct buf *out);
+/* The same events as items of an array written in parts (alertpush.c, a slice of databases at
+ * a time): comma-separated, with a comma first unless first. Returns 0, or -1 on overflow. */
+int alerts_render_items(const struct alert_event *ev, size_t n, const struct alert_labels *l,
+                        bool first, struct buf *out);
 
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-25T14:19:34.123Z, into out (>= 25 bytes). */
 void alerts_format_time(int64_t ms, char *out, size_t len);

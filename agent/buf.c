@@ -22,11 +22,40 @@ void buf_init(struct buf *b, size_t max)
     b->cap = 0;
     b->max = max;
     b->failed = false;
+    b->drained = 0;
+    b->sink = NULL;
+    b->sink_arg = NULL;
+    b->chunk = 0;
+}
+
+void buf_set_sink(struct buf *b, size_t chunk, int (*sink)(void *arg, const void *p, size_t n),
+                  void *arg)
+{
+    b->sink = sink;
+    b->sink_arg = arg;
+    b->chunk = chunk ? chunk : 1;
+}
+
+int buf_drain(struct buf *b)
+{
+    if (b->failed)
+        return -1;
+    if (b->sink == NULL || b->len == 0)
+        return 0;
+    if (b->sink(b->sink_arg, b->data, b->len) != 0) {
+        b->failed = true;
+        return -1;
+    }
+    b->drained += b->len;
+    b->len = 0;
+    b->data[0] = '\0';
+    return 0;
 }
 
 void buf_reset(struct buf *b)
 {
     b->len = 0;
+    b->drained = 0;
     b->failed = false;
     if (b->data)
         b->data[0] = '\0';
@@ -40,6 +69,7 @@ void buf_free(struct buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->drained = 0;
     b->failed = false;
 }
 
@@ -51,7 +81,7 @@ int buf_reserve(struct buf *b, size_t n)
 
     if (b->failed)
         return -1;
-    if (n > b->max - b->len) {
+    if (n > b->max - b->drained - b->len) { /* drained + len <= max always */
         b->failed = true;
         return -1;
     }
@@ -62,8 +92,16 @@ int buf_reserve(struct buf *b, size_t n)
     }
     if (need <= b->cap)
         return 0;
+    /* A stream makes room by handing on what it holds before it grows. */
+    if (b->sink != NULL && b->len > 0) {
+        if (buf_drain(b) != 0)
+            return -1;
+        need = n + 1;
+        if (need <= b->cap)
+            return 0;
+    }
     /* Double, as dynbuf does, but never allocate past what the cap can ever use. */
-    want = b->cap ? b->cap : BUF_MIN_ALLOC;
+    want = b->cap ? b->cap : b->sink != NULL ? b->chunk : BUF_MIN_ALLOC;
     while (want < need && want <= SIZE_MAX / 2)
         want *= 2;
     if (want < need)
@@ -104,8 +142,11 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
     if (b->failed)
         return -1;
-    /* First try into whatever room is already there; most calls fit. */
+    /* First try into whatever room is already there; most calls fit. A stream's room is
+     * also bounded by what the cap leaves after the bytes already sunk. */
     room = b->cap > b->len ? b->cap - b->len : 0;
+    if (room > b->max - b->drained - b->len + 1)
+        room = b->max - b->drained - b->len + 1;
     va_start(ap, fmt);
     n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
@@ -114,7 +155,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
         goto fail;
     }
     if ((size_t)n < room) {
-        /* Fitting in the allocation means fitting under the cap: cap <= max + 1. */
+        /* Fitting in the room means fitting under the cap: room <= max - drained - len + 1. */
         b->len += (size_t)n;
         return 0;
     }

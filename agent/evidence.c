@@ -523,7 +523,7 @@ static void manifest_body(FILE *f, const struct db_snapshot *d, const char *copy
     json_str(f, config_check_kind_str(d->check.last_kind));
     fprintf(f, ",\n  \"problem_rows\": %u", d->check.problems);
     json_key(f, "first_problem_rows", false);
-    json_str(f, d->check.problem_rows);
+    json_str(f, state_text(d->check.problem_rows));
     json_key(f, "kinds", false);
     fputc('{', f);
     for (int k = 0; k < PROBLEM_KIND_COUNT; k++)
@@ -626,25 +626,39 @@ static void log_result(const struct db_snapshot *d, enum evidence_result r, cons
                  state_evidence_result_str(r), NULL);
 }
 
+/* Database idx's copy, when it is still due. Returns false when the agent stops. */
+static bool copy_due(struct evidence *ev, size_t idx)
+{
+    /* One database's copy, not the whole fleet's: this runs every second. */
+    struct snapshot *snap = state_snapshot_range(ev->state, idx, 1, clock_wall_ms());
+    char path[EVIDENCE_PATH_MAX] = "";
+    bool go_on = true;
+
+    if (snap == NULL)
+        return true;
+    const struct db_snapshot *d = &snap->dbs[0];
+    if (d->check.malformed && d->check.malformed_episodes != d->evidence.episode) {
+        enum evidence_result r = evidence_copy_one(ev, idx, d, path, sizeof(path));
+        go_on = !ticker_stopping(&ev->ticker);
+        if (go_on) { /* a copy cut short by a stop is not a result */
+            log_result(d, r, path);
+            state_evidence_done(ev->state, idx, d->check.malformed_episodes, r, path,
+                                clock_wall_ms());
+        }
+    }
+    snapshot_free(snap);
+    return go_on;
+}
+
 /* Every second: a database malformed in an episode not copied yet gets its copy. */
 static int64_t tick(void *arg)
 {
     struct evidence *ev = arg;
-    struct snapshot *snap = state_snapshot(ev->state, clock_wall_ms());
+    size_t i;
 
-    if (snap == NULL)
-        return EVAL_INTERVAL_MS;
-    for (size_t i = 0; i < snap->ndbs && i < ev->cfg->ndbs && !ticker_stopping(&ev->ticker); i++) {
-        const struct db_snapshot *d = &snap->dbs[i];
-        char path[EVIDENCE_PATH_MAX] = "";
-        if (!d->check.malformed || d->check.malformed_episodes == d->evidence.episode)
-            continue;
-        enum evidence_result r = evidence_copy_one(ev, i, d, path, sizeof(path));
-        if (ticker_stopping(&ev->ticker))
-            break; /* cut short by a stop: not a result */
-        log_result(d, r, path);
-        state_evidence_done(ev->state, i, d->check.malformed_episodes, r, path, clock_wall_ms());
+    for (size_t from = 0; from < ev->cfg->ndbs && !ticker_stopping(&ev->ticker); from = i + 1) {
+        if (!state_evidence_next_due(ev->state, from, &i) || i >= ev->cfg->ndbs || !copy_due(ev, i))
+            break;
     }
-    snapshot_free(snap);
     return EVAL_INTERVAL_MS;
 }

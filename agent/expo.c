@@ -61,34 +61,59 @@ void expo_stop(struct expo *e)
         ticker_stop(&e->ticker);
 }
 
-/* gzip (RFC 1952) of in, in a malloc'ed block. NULL on failure. Level 1: the text is
- * repetitive, and level 1 gets most of the ratio for a fraction of the time. */
-static void *gzip_text(const char *in, size_t len, size_t *outlen)
-{
-    z_stream zs;
-    void *out = NULL;
+/*
+ * The text is gzipped (RFC 1952) as metrics.c writes it: the render's text buffer streams into
+ * deflate a chunk at a time, so a render of 10,000 databases holds its snapshot and the gzip,
+ * not 9 MB of text besides (issue 10: the memory target). Level 1: the text is repetitive, and
+ * level 1 gets most of the ratio for a fraction of the time.
+ */
+#define EXPO_TEXT_CHUNK (256u << 10) /* text handed to deflate at a time */
+#define EXPO_GZ_STEP (16u << 10)     /* deflate's output, appended to the gzip at a time */
 
-    memset(&zs, 0, sizeof(zs));
+struct gz_stream {
+    z_stream zs;
+    struct buf gz; /* the gzip so far */
+};
+
+static int gz_stream_init(struct gz_stream *g, size_t guess)
+{
+    memset(&g->zs, 0, sizeof(g->zs));
+    buf_init(&g->gz, EXPO_BODY_MAX);
     /* 15 + 16: a gzip wrapper instead of zlib's. */
-    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return NULL;
-    size_t cap = deflateBound(&zs, len);
-    out = malloc(cap);
-    if (out == NULL)
-        goto out;
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out;
-    zs.avail_out = (uInt)cap;
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-        free(out);
-        out = NULL;
-        goto out;
-    }
-    *outlen = zs.total_out;
-out:
-    deflateEnd(&zs);
-    return out;
+    if (deflateInit2(&g->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    /* The last gzip's size: grown once, not by doubling through copies. */
+    return buf_reserve(&g->gz, guess < EXPO_BODY_MAX ? guess : EXPO_BODY_MAX);
+}
+
+/* Deflates p[0..n) with flush (Z_NO_FLUSH, or Z_FINISH at the end) into g->gz. 0, or -1. */
+static int gz_stream_put(struct gz_stream *g, const void *p, size_t n, int flush)
+{
+    unsigned char out[EXPO_GZ_STEP];
+    int rc;
+
+    g->zs.next_in = (Bytef *)p;
+    g->zs.avail_in = (uInt)n;
+    do {
+        g->zs.next_out = out;
+        g->zs.avail_out = sizeof(out);
+        rc = deflate(&g->zs, flush);
+        if (rc == Z_STREAM_ERROR || buf_append(&g->gz, out, sizeof(out) - g->zs.avail_out) != 0)
+            return -1;
+    } while (g->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    return g->zs.avail_in == 0 ? 0 : -1;
+}
+
+/* The text buffer's sink (buf_set_sink). */
+static int gz_stream_sink(void *arg, const void *p, size_t n)
+{
+    return gz_stream_put(arg, p, n, Z_NO_FLUSH);
+}
+
+static void gz_stream_end(struct gz_stream *g)
+{
+    deflateEnd(&g->zs);
+    buf_free(&g->gz);
 }
 
 /* The text back from gz, into a malloc'ed block of exactly textlen bytes. NULL on failure. */
@@ -123,35 +148,30 @@ int expo_render(struct expo *e)
     double t0 = clock_mono_s();
     uint64_t gen = state_generation(e->state);
     struct snapshot *snap = state_snapshot(e->state, clock_wall_ms());
+    struct gz_stream gzs;
     struct buf text;
-    void *gz = NULL;
-    size_t gzlen = 0;
     int rc = -1;
 
     buf_init(&text, EXPO_BODY_MAX);
-    /* The last text's size and an eighth (the first time, 1 KB a database): a render of 10,000
-     * databases (9 MB) allocates its buffer once instead of doubling through copies, which
-     * would hold both halves at once. */
-    size_t guess = e->textlen + e->textlen / 8;
-    if (guess == 0 && snap != NULL)
-        guess = (snap->ndbs + 64) * 1024;
-    if (buf_reserve(&text, guess < EXPO_BODY_MAX ? guess : EXPO_BODY_MAX) != 0)
+    buf_set_sink(&text, EXPO_TEXT_CHUNK, gz_stream_sink, &gzs);
+    if (gz_stream_init(&gzs, e->gzlen + e->gzlen / 8) != 0)
         goto out;
-    if (snap == NULL || metrics_render(snap, e->bi, snap->taken_ms, &text) != 0) {
+    if (snap == NULL || metrics_render(snap, e->bi, snap->taken_ms, &text) != 0 ||
+        buf_drain(&text) != 0) {
         log_error("cannot render metrics", NULL);
         goto out;
     }
     snapshot_free(snap);
     snap = NULL;
-    gz = gzip_text(text.data ? text.data : "", text.len, &gzlen);
-    if (gz == NULL)
+    if (gz_stream_put(&gzs, "", 0, Z_FINISH) != 0)
         goto out;
     pthread_mutex_lock(&e->lock);
     void *old = e->gz;
-    e->gz = gz;
-    e->gzlen = gzlen;
-    e->textlen = text.len;
+    e->gz = gzs.gz.data; /* taken from the buffer: gz_stream_end leaves it */
+    e->gzlen = gzs.gz.len;
+    e->textlen = text.drained;
     pthread_mutex_unlock(&e->lock);
+    gzs.gz.data = NULL;
     free(old);
     e->generation = gen;
     e->rendered_ms = clock_mono_ms();
@@ -161,6 +181,7 @@ int expo_render(struct expo *e)
 out:
     snapshot_free(snap);
     buf_free(&text);
+    gz_stream_end(&gzs);
     return rc;
 }
 

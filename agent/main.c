@@ -481,14 +481,11 @@ static int wait_signal(const sigset_t *sigs, struct workers *w, struct source *s
         if (errno != EAGAIN || clock_mono_ms() < ping)
             continue;
         ping = clock_mono_ms() + every;
-        struct snapshot *snap = state_snapshot(st, clock_wall_ms());
-        if (snap != NULL &&
-            notify_sampling_alive(w->cfg->ndbs, snap->agent.last_sample_pass_end_ms, start_ms,
+        if (notify_sampling_alive(w->cfg->ndbs, state_last_sample_pass_end_ms(st), start_ms,
                                   clock_mono_ms(), max_sample_interval_ms(w->cfg)))
             notify_watchdog();
         else
             log_warn("sampling has stalled: not pinging the systemd watchdog", NULL);
-        snapshot_free(snap);
     }
 }
 

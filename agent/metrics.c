@@ -1235,8 +1235,8 @@ static void put_first_problem(struct buf *out, const struct snapshot *snap, cons
         const char *pairs[] = {"check",   config_check_kind_str(d->check.last_kind),
                                "kind",    problems_kind_str((enum problem_kind)worst),
                                "kinds",   kinds,
-                               "row",     d->check.first_problem,
-                               "indexes", d->check.indexes,
+                               "row",     state_text(d->check.first_problem),
+                               "indexes", state_text(d->check.indexes),
                                NULL};
         struct value v = value_u64(1);
         put_db_pairs(out, name, l, i, pairs, &v);
@@ -1277,7 +1277,7 @@ static void put_evidence(struct buf *out, const struct snapshot *snap, const str
     header = false;
     for (size_t i = 0; i < snap->ndbs; i++) {
         const struct evidence_state *e = &snap->dbs[i].evidence;
-        if (e->path[0] == '\0')
+        if (state_text(e->path)[0] == '\0')
             continue;
         if (!header) {
             put_family_header(out, info, "gauge",

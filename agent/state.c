@@ -12,6 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A malformed run's text (check_state.first_problem, indexes, problem_rows), heap strings. */
+struct problem_text {
+    char *first_problem;
+    char *indexes;
+    char *problem_rows;
+};
+
+static void problem_text_free(struct problem_text *t)
+{
+    free(t->first_problem);
+    free(t->indexes);
+    free(t->problem_rows);
+    *t = (struct problem_text){0};
+}
+
 struct db_entry {
     char *name; /* owned */
     char *path; /* owned */
@@ -25,6 +40,10 @@ struct db_entry {
     struct risk risk;
     struct watch_state watch;
     struct evidence_state evidence;
+    /* The text check_state and evidence_state point to in a snapshot, owned here, NULL when
+     * unset; the entry's own check and evidence leave those pointers NULL. */
+    struct problem_text text;
+    char *evidence_path;
 };
 
 struct state {
@@ -78,6 +97,8 @@ static void free_entries(struct db_entry *dbs, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(dbs[i].name);
         free(dbs[i].path);
+        problem_text_free(&dbs[i].text);
+        free(dbs[i].evidence_path);
     }
     free(dbs);
 }
@@ -99,8 +120,8 @@ static bool entry_is(const struct db_entry *e, const char *name, const char *pat
 
 /* The old entry of this name and path, looked for at *hint first: a rescan (fleet.c) keeps the
  * order and adds or drops a few, so a fleet of 10,000 is matched in one walk, not 10,000. */
-static const struct db_entry *find_entry(const struct state *s, const char *name, const char *path,
-                                         size_t *hint)
+static struct db_entry *find_entry(const struct state *s, const char *name, const char *path,
+                                   size_t *hint)
 {
     if (*hint < s->ndbs && entry_is(&s->dbs[*hint], name, path))
         return &s->dbs[(*hint)++];
@@ -135,7 +156,7 @@ int state_configure(struct state *s, const struct config *cfg)
     pthread_mutex_lock(&s->lock);
     s->generation++; /* for expo.c: something to render again */
     for (size_t i = 0; i < cfg->ndbs; i++) {
-        const struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
+        struct db_entry *old = find_entry(s, dbs[i].name, dbs[i].path, &hint);
         if (old != NULL) {
             dbs[i].watched_since_ms = old->watched_since_ms;
             dbs[i].sample = old->sample;
@@ -144,10 +165,15 @@ int state_configure(struct state *s, const struct config *cfg)
             dbs[i].watch = old->watch;
             dbs[i].watch.watched = false; /* the new watch says again */
             dbs[i].evidence = old->evidence;
+            dbs[i].evidence_path = old->evidence_path; /* moved: freed with the new entry */
+            old->evidence_path = NULL;
             /* Checks turned off: the last verdict would stand for good with nothing to clear
-             * it, so the history goes with them. */
-            if (dbs[i].kind != CHECK_OFF)
+             * it, so the history goes with them (its text is freed with the old entry). */
+            if (dbs[i].kind != CHECK_OFF) {
                 dbs[i].check = old->check;
+                dbs[i].text = old->text;
+                old->text = (struct problem_text){0};
+            }
             dbs[i].check.running = false;
         }
     }
@@ -208,24 +234,51 @@ void state_check_begin(struct state *s, size_t idx)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The kinds of a completed run, and what the alert says about them. */
-static void apply_problems(struct check_state *c, const struct check_outcome *o, bool was)
+/* A copy of text, NULL for "" (unset) or when out of memory: the text is for display, and a
+ * run's verdict must not wait on it. */
+static char *text_dup(const char *text, size_t max)
 {
+    return text[0] != '\0' ? strndup(text, max) : NULL;
+}
+
+/* What the alert and the evidence copy say about a malformed run; all NULL for another.
+ * Built before taking the lock: the lock is held for copies only. */
+static void problem_text_build(const struct check_outcome *o, struct problem_text *t)
+{
+    char first[STATE_FIRST_PROBLEM_MAX], indexes[STATE_INDEXES_MAX];
+
+    *t = (struct problem_text){0};
+    if (o->result != CHECK_RESULT_MALFORMED)
+        return;
+    size_t len = strnlen(o->detail, sizeof(o->detail));
+    if (len == sizeof(o->detail))
+        return; /* not a string: no text rather than a read past it */
+    t->problem_rows = text_dup(o->detail, len);
+    problems_first_message(o->detail, first, sizeof(first));
+    t->first_problem = text_dup(first, sizeof(first));
+    bool cut = len == sizeof(o->detail) - 1; /* the last row may be cut */
+    if (problems_index_list(o->detail, cut, indexes, sizeof(indexes)) < 0)
+        indexes[0] = '\0'; /* a partial list must not read as the whole repair */
+    t->indexes = text_dup(indexes, sizeof(indexes));
+}
+
+/* The kinds of a completed run, and what the alert says about them: the entry takes *t and
+ * *t gets the previous text, for the caller to free after the lock. */
+static void apply_problems(struct db_entry *e, const struct check_outcome *o, bool was,
+                           struct problem_text *t)
+{
+    struct check_state *c = &e->check;
+    struct problem_text old = e->text;
+
     memcpy(c->kinds, o->kinds, sizeof(c->kinds));
-    c->first_problem[0] = '\0';
-    c->indexes[0] = '\0';
-    c->problem_rows[0] = '\0';
+    e->text = *t;
+    *t = old;
     if (!c->malformed)
         return;
-    snprintf(c->problem_rows, sizeof(c->problem_rows), "%s", o->detail);
     if (problems_worst(c->kinds) < 0)
         c->kinds[problems_classify_failure(o->detail)] = 1; /* SQLITE_CORRUPT, no rows */
     if (!was)
         c->malformed_episodes++;
-    problems_first_message(o->detail, c->first_problem, sizeof(c->first_problem));
-    bool cut = strlen(o->detail) == sizeof(o->detail) - 1; /* the last row may be cut */
-    if (problems_index_list(o->detail, cut, c->indexes, sizeof(c->indexes)) < 0)
-        c->indexes[0] = '\0'; /* a partial list must not read as the whole repair */
 }
 
 void state_check_progress(struct state *s, size_t idx, const struct check_progress *p)
@@ -244,8 +297,10 @@ void state_check_progress(struct state *s, size_t idx, const struct check_progre
 
 /* Busy, timeout and error runs change only the counters and the duration: a check that could
  * not run says nothing about the image, so the last verdict stands. */
-static void apply_outcome(struct check_state *c, const struct check_outcome *o)
+static void apply_outcome(struct db_entry *e, const struct check_outcome *o, struct problem_text *t)
 {
+    struct check_state *c = &e->check;
+
     c->running = false;
     c->last_kind = o->kind;
     c->last_result = o->result;
@@ -266,24 +321,27 @@ static void apply_outcome(struct check_state *c, const struct check_outcome *o)
         c->malformed = o->result == CHECK_RESULT_MALFORMED;
         c->problems = o->problems;
         c->last_success_ms = o->finished_ms;
-        apply_problems(c, o, was);
+        apply_problems(e, o, was, t);
     }
 }
 
 bool state_check_end(struct state *s, size_t idx, const struct check_outcome *o)
 {
+    struct problem_text t;
     bool was = false;
 
     if ((unsigned)o->kind >= CHECK_KIND_COUNT || (unsigned)o->result >= CHECK_RESULT_COUNT)
         return false;
+    problem_text_build(o, &t);
     pthread_mutex_lock(&s->lock);
     s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
         was = s->dbs[idx].check.malformed;
-        apply_outcome(&s->dbs[idx].check, o);
+        apply_outcome(&s->dbs[idx], o, &t); /* t: the text it replaced, if any */
         s->agent.check_runs[o->result]++;
     }
     pthread_mutex_unlock(&s->lock);
+    problem_text_free(&t);
     return was;
 }
 
@@ -333,20 +391,27 @@ void state_watch_add(struct state *s, size_t idx, const struct watch_counts *add
 void state_evidence_done(struct state *s, size_t idx, uint64_t episode, enum evidence_result r,
                          const char *path, int64_t now_ms)
 {
+    char *copy = NULL;
+
     if ((unsigned)r >= EVIDENCE_RESULT_COUNT)
         return;
+    if (r == EVIDENCE_OK && path != NULL)
+        copy = text_dup(path, EVIDENCE_PATH_MAX - 1);
     pthread_mutex_lock(&s->lock);
     s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs) {
-        struct evidence_state *e = &s->dbs[idx].evidence;
-        e->copies[r]++;
-        e->episode = episode;
+        struct db_entry *d = &s->dbs[idx];
+        d->evidence.copies[r]++;
+        d->evidence.episode = episode;
         if (r == EVIDENCE_OK && path != NULL) {
-            snprintf(e->path, sizeof(e->path), "%s", path);
-            e->last_ok_ms = now_ms;
+            char *old = d->evidence_path;
+            d->evidence_path = copy;
+            copy = old; /* freed after the lock */
+            d->evidence.last_ok_ms = now_ms;
         }
     }
     pthread_mutex_unlock(&s->lock);
+    free(copy);
 }
 
 bool state_watch_exposed(struct state *s, size_t idx)
@@ -429,14 +494,24 @@ void state_http_denied(struct state *s, bool client_cert)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Bytes needed for every name and path, with their terminators. Called with the lock held. */
-static size_t strings_size(const struct state *s)
+static size_t opt_len(const char *text)
 {
-    size_t n = 0;
+    return text != NULL ? strlen(text) + 1 : 0;
+}
 
-    for (size_t i = 0; i < s->ndbs; i++)
-        n += strlen(s->dbs[i].name) + 1 + strlen(s->dbs[i].path) + 1;
-    return n;
+/* Bytes needed for the names, paths and text of dbs[first..first+n), with their terminators.
+ * Called with the lock held. */
+static size_t strings_size(const struct state *s, size_t first, size_t n)
+{
+    size_t total = 0;
+
+    for (size_t i = first; i < first + n; i++) {
+        const struct db_entry *e = &s->dbs[i];
+        total += strlen(e->name) + 1 + strlen(e->path) + 1;
+        total += opt_len(e->text.first_problem) + opt_len(e->text.indexes) +
+                 opt_len(e->text.problem_rows) + opt_len(e->evidence_path);
+    }
+    return total;
 }
 
 static char *copy_string(char **cursor, const char *src)
@@ -449,50 +524,105 @@ static char *copy_string(char **cursor, const char *src)
     return dst;
 }
 
+/* NULL stays NULL (unset). */
+static const char *copy_opt(char **cursor, const char *src)
+{
+    return src != NULL ? copy_string(cursor, src) : NULL;
+}
+
+static void copy_entry(struct db_snapshot *d, const struct db_entry *e, char **cursor)
+{
+    d->name = copy_string(cursor, e->name);
+    d->path = copy_string(cursor, e->path);
+    d->kind = e->kind;
+    d->basic = e->basic;
+    d->check_interval_ms = e->check_interval_ms;
+    d->watched_since_ms = e->watched_since_ms;
+    d->sample = e->sample;
+    d->check = e->check;
+    d->check.first_problem = copy_opt(cursor, e->text.first_problem);
+    d->check.indexes = copy_opt(cursor, e->text.indexes);
+    d->check.problem_rows = copy_opt(cursor, e->text.problem_rows);
+    d->procs = e->procs;
+    d->risk = e->risk;
+    d->watch = e->watch;
+    d->evidence = e->evidence;
+    d->evidence.path = copy_opt(cursor, e->evidence_path);
+}
+
 /*
- * Allocation happens under the lock so the sizes cannot change between measuring and copying;
- * it is a few hundred kilobytes at most for thousands of databases, and the copy is a memcpy.
+ * dbs[first..first+n) and the agent's own counts. Allocation happens under the lock so the
+ * sizes cannot change between measuring and copying; the copy is a memcpy a database.
+ * Called with the lock held; NULL when out of memory.
  */
-struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
+static struct snapshot *snapshot_locked(struct state *s, size_t first, size_t n, int64_t now_ms)
 {
     struct snapshot *snap = calloc(1, sizeof(*snap));
 
     if (snap == NULL)
         return NULL;
-    pthread_mutex_lock(&s->lock);
     snap->taken_ms = now_ms;
     snap->agent = s->agent;
     snap->agent.log_dropped = log_lines_dropped();
-    snap->ndbs = s->ndbs;
-    snap->dbs = calloc(s->ndbs ? s->ndbs : 1, sizeof(*snap->dbs));
-    snap->strings = malloc(strings_size(s) + 1);
+    snap->first = first;
+    snap->ndbs = n;
+    snap->dbs = calloc(n ? n : 1, sizeof(*snap->dbs));
+    snap->strings = malloc(strings_size(s, first, n) + 1);
     snap->nglobs = s->nglobs;
     snap->globs = calloc(s->nglobs ? s->nglobs : 1, sizeof(*snap->globs));
     if (snap->dbs == NULL || snap->strings == NULL || snap->globs == NULL) {
-        pthread_mutex_unlock(&s->lock);
         snapshot_free(snap);
         return NULL;
     }
     char *cursor = snap->strings;
-    for (size_t i = 0; i < s->ndbs; i++) {
-        const struct db_entry *e = &s->dbs[i];
-        snap->dbs[i].name = copy_string(&cursor, e->name);
-        snap->dbs[i].path = copy_string(&cursor, e->path);
-        snap->dbs[i].kind = e->kind;
-        snap->dbs[i].basic = e->basic;
-        snap->dbs[i].check_interval_ms = e->check_interval_ms;
-        snap->dbs[i].watched_since_ms = e->watched_since_ms;
-        snap->dbs[i].sample = e->sample;
-        snap->dbs[i].check = e->check;
-        snap->dbs[i].procs = e->procs;
-        snap->dbs[i].risk = e->risk;
-        snap->dbs[i].watch = e->watch;
-        snap->dbs[i].evidence = e->evidence;
-    }
+    for (size_t i = 0; i < n; i++)
+        copy_entry(&snap->dbs[i], &s->dbs[first + i], &cursor);
     if (s->nglobs > 0)
         memcpy(snap->globs, s->globs, s->nglobs * sizeof(*s->globs));
+    return snap;
+}
+
+struct snapshot *state_snapshot(struct state *s, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    struct snapshot *snap = snapshot_locked(s, 0, s->ndbs, now_ms);
     pthread_mutex_unlock(&s->lock);
     return snap;
+}
+
+struct snapshot *state_snapshot_range(struct state *s, size_t first, size_t n, int64_t now_ms)
+{
+    struct snapshot *snap = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    if (first < s->ndbs)
+        snap = snapshot_locked(s, first, n < s->ndbs - first ? n : s->ndbs - first, now_ms);
+    pthread_mutex_unlock(&s->lock);
+    return snap;
+}
+
+int64_t state_last_sample_pass_end_ms(struct state *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t t = s->agent.last_sample_pass_end_ms;
+    pthread_mutex_unlock(&s->lock);
+    return t;
+}
+
+bool state_evidence_next_due(struct state *s, size_t from, size_t *idx)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = from; i < s->ndbs && !found; i++) {
+        const struct db_entry *e = &s->dbs[i];
+        if (e->check.malformed && e->check.malformed_episodes != e->evidence.episode) {
+            *idx = i;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }
 
 void snapshot_free(struct snapshot *snap)

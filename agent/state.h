@@ -68,6 +68,12 @@ enum check_result {
 /* "ok", "malformed", "busy", "timeout", "error" */
 const char *state_check_result_str(enum check_result r);
 
+/* A snapshot's optional text (check_state's, evidence_state's path): "" for NULL. */
+static inline const char *state_text(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
 /* What one check run produced, as the checker reports it. */
 struct check_outcome {
     enum check_kind kind;
@@ -108,9 +114,12 @@ struct check_state {
      * (SQLITE_CORRUPT), one row of kind schema or other (problems_classify_failure). */
     uint32_t kinds[PROBLEM_KIND_COUNT];
     uint64_t malformed_episodes; /* transitions to malformed: one evidence copy each */
-    char first_problem[STATE_FIRST_PROBLEM_MAX]; /* first message of the first problem row */
-    char indexes[STATE_INDEXES_MAX];             /* "a,b": indexes the logged rows name */
-    char problem_rows[256]; /* the outcome's detail while malformed: first rows, for evidence */
+    /* Text of the last completed run, set only while malformed, so kept out of the fixed record
+     * (10,000 databases): NULL when unset (read through state_text()). In a snapshot they point
+     * into its string block; state.c keeps its own copies aside and leaves these NULL. */
+    const char *first_problem; /* first message of the first problem row, cut as above */
+    const char *indexes;       /* "a,b": indexes the logged rows name, cut as above */
+    const char *problem_rows;  /* the outcome's detail: first rows, for evidence */
 
     /* Stepping aside, budget and progress (checker.c, checkunits.h). */
     uint64_t yields;       /* every step aside, counted */
@@ -137,9 +146,11 @@ const char *state_evidence_result_str(enum evidence_result r);
 
 struct evidence_state {
     uint64_t copies[EVIDENCE_RESULT_COUNT];
-    uint64_t episode;             /* check_state.malformed_episodes last attempted */
-    int64_t last_ok_ms;           /* wall clock of the last good copy; 0 = none */
-    char path[EVIDENCE_PATH_MAX]; /* the last good copy, "" when none */
+    uint64_t episode;   /* check_state.malformed_episodes last attempted */
+    int64_t last_ok_ms; /* wall clock of the last good copy; 0 = none */
+    /* The last good copy (at most EVIDENCE_PATH_MAX - 1 bytes), NULL when none: like
+     * check_state's text, in a snapshot's string block. */
+    const char *path;
 };
 
 /* What the close watch (walwatch.h) saw of one database. Counters: nothing between two scrapes
@@ -227,6 +238,7 @@ struct snapshot {
     struct agent_stats agent;
     size_t nglobs;
     struct glob_stats *globs;
+    size_t first; /* dbs[0] is the state's database `first` (0 but for state_snapshot_range) */
     size_t ndbs;
     struct db_snapshot *dbs;
     char *strings; /* one block for every name and path */
@@ -301,8 +313,18 @@ void state_alert_post_done(struct state *s, bool ok);
 /* A request the web config refused: a missing or wrong password, or a client certificate. */
 void state_http_denied(struct state *s, bool client_cert);
 
-/* A deep copy, or NULL when out of memory. Free with snapshot_free(). */
+/* A deep copy, or NULL when out of memory. Free with snapshot_free(). The render's: threads
+ * that need a few values take them with the narrower calls below. */
 struct snapshot *state_snapshot(struct state *s, int64_t now_ms);
+/* The same for databases first..first+n (fewer at the end of the list) alone: dbs[0] is
+ * database `first`. NULL when out of memory or first is past the list. */
+struct snapshot *state_snapshot_range(struct state *s, size_t first, size_t n, int64_t now_ms);
+/* CLOCK_MONOTONIC end of the last sampling pass, 0 for none yet: the watchdog's sign of life. */
+int64_t state_last_sample_pass_end_ms(struct state *s);
+/* evidence.c's: the first database at or after `from` malformed in an episode it has no copy
+ * attempt for (check_state.malformed_episodes != evidence_state.episode), into *idx. false
+ * when there is none. */
+bool state_evidence_next_due(struct state *s, size_t from, size_t *idx);
 void snapshot_free(struct snapshot *snap);
 
 #endif

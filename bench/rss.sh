@@ -14,6 +14,9 @@ dir=${BENCH_DIR:-/tmp/sqlite-agent-bench-$n}
 bench_dbs "$dir" "$n"
 trap 'bench_stop' EXIT INT TERM
 
+# The target: < 20 MiB for the 1,000 of the first benchmarks; <= 64 MiB from 10,000 (issue 10).
+if [ "$n" -ge 10000 ]; then target="<= 64 MiB"; else target="< 20 MiB"; fi
+
 conf=$dir/rss.conf
 bench_write_config "$conf" "$dir/db" "127.0.0.1:$(bench_free_port)" 1s 1s quick 1
 bench_start "$conf" "$dir/rss.log"
@@ -55,7 +58,7 @@ report() {
         "$fds descriptors open; RssAnon $anon MiB (heap, stacks), RssFile $file MiB" \
         "(mapped binary and libraries)" >&2
     bench_row "daemon memory, $n dbs, after $1 check passes + 20 scrapes: VmRSS / VmHWM" \
-        "$rss / $hwm MiB ($fds fds)" "< 20 MiB" \
+        "$rss / $hwm MiB ($fds fds)" "$target" \
         "$AGENT -c $conf; grep -E 'VmRSS|VmHWM' /proc/$BENCH_PID/status"
 }
 

@@ -175,3 +175,32 @@ Test(alerts, json_is_utf8_whatever_the_name)
         buf_free(&out);
     }
 }
+
+/* A batch written in parts (alertpush.c, a slice of databases at a time) is the same array as
+ * one written whole, however the events are split. */
+Test(alerts, items_in_parts_make_the_same_array)
+{
+    struct db_snapshot d[3] = {
+        {.name = "a", .path = "/a"}, {.name = "b", .path = "/b"}, {.name = "c", .path = "/c"}};
+    struct alert_event ev[3] = {{ALERT_DOWN, &d[0], 1, 2},
+                                {ALERT_MALFORMED, &d[1], 3, 4},
+                                {ALERT_CHECK_STALLED, &d[2], 5, 6}};
+    struct alert_labels l = {"host:10150", "http://host:10150/", "https://x/runbook.md"};
+    static const size_t splits[][2] = {{0, 3}, {1, 2}, {2, 1}, {3, 0}};
+    struct buf whole;
+
+    buf_init(&whole, 1 << 16);
+    cr_assert_eq(alerts_render_json(ev, 3, &l, &whole), 0);
+    for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+        struct buf parts;
+        buf_init(&parts, 1 << 16);
+        buf_puts(&parts, "[");
+        cr_assert_eq(alerts_render_items(ev, splits[i][0], &l, true, &parts), 0);
+        cr_assert_eq(
+            alerts_render_items(ev + splits[i][0], splits[i][1], &l, splits[i][0] == 0, &parts), 0);
+        buf_puts(&parts, "]");
+        cr_expect_str_eq(parts.data, whole.data, "split %zu", i);
+        buf_free(&parts);
+    }
+    buf_free(&whole);
+}

@@ -184,3 +184,93 @@ Test(buf, free_accepts_null_and_unused)
     buf_free(&b);
     cr_expect_null(b.data);
 }
+
+/* A stream (buf_set_sink): the same scripts, with what the sink took plus what is still held
+ * compared against the model, the cap counting both. */
+struct sink_case {
+    const char *name;
+    size_t max, chunk;
+    size_t refuse_past; /* the sink refuses once it would hold more than this; 0: never */
+    struct op ops[6];
+    bool failed;     /* expected at the end, after buf_drain */
+    size_t cap_most; /* the allocation never grows past this; 0: not checked */
+};
+
+static const struct sink_case sink_cases[] = {
+    {"small appends stream through one chunk", 1000, 8, 0, {{OP_FILL, "abc", 100, 0}}, false, 8},
+    {"the cap counts what was sunk", 10, 4, 0, {{OP_FILL, "abc", 4, -1}}, true, 0},
+    {"printf is bounded by the cap after a drain",
+     10,
+     8,
+     0,
+     {{OP_PUTS, "abcdef", 0, 0},
+      {OP_PUTS, "ghi", 0, 0},
+      {OP_PRINTF, "", 1, 0},
+      {OP_PRINTF, "", 1, -1}},
+     true,
+     0},
+    {"an append past the chunk goes whole", 100, 4, 0, {{OP_PUTS, "abcdefghij", 0, 0}}, false, 0},
+    {"printf past the chunk",
+     1000,
+     16,
+     0,
+     {{OP_PUTS, "x", 0, 0}, {OP_PRINTF, "p", 40, 0}},
+     false,
+     0},
+    {"a refusing sink fails the buffer",
+     100,
+     4,
+     5,
+     {{OP_FILL, "abc", 5, -1}, {OP_PUTS, "z", 0, -1}},
+     true,
+     0},
+};
+
+static char sunk[64 * 1024];
+static size_t sunk_len, sunk_refuse_past;
+
+static int collect(void *arg, const void *p, size_t n)
+{
+    (void)arg;
+    if ((sunk_refuse_past && sunk_len + n > sunk_refuse_past) || sunk_len + n > sizeof sunk)
+        return -1;
+    memcpy(sunk + sunk_len, p, n);
+    sunk_len += n;
+    return 0;
+}
+
+Test(buf, sink_scripts)
+{
+    for (size_t c = 0; c < sizeof sink_cases / sizeof sink_cases[0]; c++) {
+        const struct sink_case *tc = &sink_cases[c];
+        struct buf b;
+
+        buf_init(&b, tc->max);
+        buf_set_sink(&b, tc->chunk, collect, NULL);
+        model_len = sunk_len = 0;
+        sunk_refuse_past = tc->refuse_past;
+        for (size_t i = 0; i < 6 && tc->ops[i].kind != OP_END; i++) {
+            int rc = apply(&b, &tc->ops[i]);
+
+            cr_expect_eq(rc, tc->ops[i].rc, "%s: op %zu returned %d, want %d", tc->name, i, rc,
+                         tc->ops[i].rc);
+            cr_expect_leq(b.drained + b.len, b.max, "%s: op %zu: past max", tc->name, i);
+            cr_expect_eq(b.drained, sunk_len, "%s: op %zu: drained %zu, sunk %zu", tc->name, i,
+                         b.drained, sunk_len);
+            if (tc->cap_most)
+                cr_expect_leq(b.cap, tc->cap_most, "%s: op %zu: allocated %zu", tc->name, i, b.cap);
+        }
+        int rc = buf_drain(&b);
+        cr_expect_eq(b.failed, tc->failed, "%s: failed is %d", tc->name, b.failed);
+        cr_expect_eq(rc, tc->failed ? -1 : 0, "%s: drain returned %d", tc->name, rc);
+        if (!tc->failed) {
+            cr_expect_eq(b.len, 0, "%s: drain leaves %zu bytes", tc->name, b.len);
+            cr_expect_eq(b.drained, model_len, "%s: drained %zu, want %zu", tc->name, b.drained,
+                         model_len);
+        }
+        /* what went to the sink is always what was appended, in order */
+        cr_expect_leq(sunk_len, model_len, "%s", tc->name);
+        cr_expect(memcmp(sunk, model, sunk_len) == 0, "%s: sunk bytes differ", tc->name);
+        buf_free(&b);
+    }
+}

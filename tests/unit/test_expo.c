@@ -8,13 +8,14 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "buf.h"
 #include "config.h"
 #include "expo.h"
 #include "state.h"
 
 static char *inflate_all(const void *gz, size_t len, size_t *outlen)
 {
-    size_t cap = 1u << 20;
+    size_t cap = 16u << 20;
     char *out = malloc(cap);
     z_stream zs;
 
@@ -64,6 +65,46 @@ Test(expo, copies)
     cr_expect_not_null(memmem(plain, plen, "sqlite_agent_sample_passes_total 1\n", 35));
     free(plain);
 
+    expo_free(e);
+    state_free(st);
+    config_free(cfg);
+}
+
+/* A fleet's text is gzipped as it is written, in many pieces (expo.c: EXPO_TEXT_CHUNK): the
+ * gzip still inflates to what one render into one buffer gives. */
+Test(expo, streamed_gzip_is_the_whole_text)
+{
+    static const struct build_info bi = {"test", "3.40.1"};
+    enum { NDBS = 3000 };
+    struct buf ini, whole;
+    void *gz;
+    size_t glen, ilen;
+
+    buf_init(&ini, 1u << 24);
+    for (int i = 0; i < NDBS; i++)
+        buf_printf(&ini, "[database:tenant%04d]\npath = /nonexistent/t%04d/app.sqlite3\n", i, i);
+    cr_assert(!ini.failed);
+    struct config *cfg = config_load_string(ini.data, "t", NULL);
+    struct state *st = state_new(1000);
+    struct expo *e = expo_new(st, &bi);
+    cr_assert(cfg && st && e);
+    cr_assert_eq(state_configure(st, cfg), 0);
+    cr_assert_eq(expo_render(e), 0);
+    cr_assert_eq(expo_copy(e, true, &gz, &glen), 0);
+    char *inflated = inflate_all(gz, glen, &ilen);
+
+    struct snapshot *snap = state_snapshot(st, 0);
+    buf_init(&whole, EXPO_BODY_MAX);
+    cr_assert_eq(metrics_render(snap, &bi, 0, &whole), 0);
+    cr_expect_gt(whole.len, 4 * (256u << 10), "the text spans several pieces");
+    cr_expect_eq(ilen, whole.len);
+    cr_expect(ilen == whole.len && memcmp(inflated, whole.data, ilen) == 0,
+              "the streamed gzip is the text");
+    buf_free(&whole);
+    snapshot_free(snap);
+    free(inflated);
+    free(gz);
+    buf_free(&ini);
     expo_free(e);
     state_free(st);
     config_free(cfg);

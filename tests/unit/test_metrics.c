@@ -726,14 +726,12 @@ static void golden_snapshot(struct snapshot *snap, struct db_snapshot dbs[3])
     /* issue 13: kinds, the first problem (quote and backslash escaped), an evidence copy */
     d->check.kinds[PROBLEM_INDEX] = 2;
     d->check.kinds[PROBLEM_BTREE] = 1;
-    snprintf(d->check.first_problem, sizeof(d->check.first_problem),
-             "row 7 missing from index \"v\\1\"");
-    snprintf(d->check.indexes, sizeof(d->check.indexes), "v\\1\",legacy_n");
+    d->check.first_problem = "row 7 missing from index \"v\\1\"";
+    d->check.indexes = "v\\1\",legacy_n";
     d->evidence.copies[EVIDENCE_OK] = 1;
     d->evidence.copies[EVIDENCE_NO_SPACE] = 1;
     d->evidence.last_ok_ms = NOW_MS - 299000;
-    snprintf(d->evidence.path, sizeof(d->evidence.path),
-             "/var/lib/sqlite-agent/evidence/legacy-20261201T000000Z.db");
+    d->evidence.path = "/var/lib/sqlite-agent/evidence/legacy-20261201T000000Z.db";
 
     d = &dbs[2];
     d->name = "gone";

@@ -61,9 +61,9 @@ Test(problem_alerts, annotations_by_worst_kind)
 
         d.check.malformed = true;
         memcpy(d.check.kinds, cases[i].kinds, sizeof(d.check.kinds));
-        snprintf(d.check.indexes, sizeof(d.check.indexes), "%s", cases[i].indexes);
-        snprintf(d.check.first_problem, sizeof(d.check.first_problem), "row \"1\"");
-        snprintf(d.evidence.path, sizeof(d.evidence.path), "%s", cases[i].copy);
+        d.check.indexes = cases[i].indexes;
+        d.check.first_problem = "row \"1\"";
+        d.evidence.path = cases[i].copy;
         buf_init(&out, 1 << 16);
         cr_assert_eq(alerts_render_json(&ev, 1, &l, &out), 0);
         for (size_t k = 0; k < 4; k++)
