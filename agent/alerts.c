@@ -112,12 +112,17 @@ static void json_pair(struct buf *out, const char *key, const char *value, bool 
     json_string(out, value);
 }
 
+/* A runbook URL: the configured base (at most CONFIG_URL_MAX bytes), "#" and an anchor of
+ * docs/runbook.md, none longer than ALERTS_ANCHOR_MAX - 1. */
+#define ALERTS_ANCHOR_MAX 48
+#define ALERTS_URL_MAX (CONFIG_URL_MAX + 1 + ALERTS_ANCHOR_MAX)
+
 /* Issue 13: what broke and what to do, for SQLiteDatabaseMalformed (the rules' annotations of
  * the same names say the same). */
 static void malformed_annotations(const struct db_snapshot *d, const struct alert_labels *l,
                                   struct buf *out)
 {
-    char kinds[96], advice[512], anchor[48], url[2048 + sizeof(anchor)];
+    char kinds[96], advice[512], anchor[ALERTS_ANCHOR_MAX], url[ALERTS_URL_MAX];
     int worst = problems_worst(d->check.kinds);
 
     if (problems_kinds_list(d->check.kinds, kinds, sizeof(kinds)) != 0)
@@ -135,7 +140,7 @@ static void malformed_annotations(const struct db_snapshot *d, const struct aler
 static void render_one(const struct alert_event *e, const struct alert_labels *l, struct buf *out)
 {
     const struct alert_def *def = &defs[e->kind];
-    char starts[32], ends[32], url[1024], desc[8192];
+    char starts[32], ends[32], url[ALERTS_URL_MAX], desc[8192];
 
     alerts_format_time(e->starts_ms, starts, sizeof(starts));
     alerts_format_time(e->ends_ms, ends, sizeof(ends));

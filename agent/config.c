@@ -666,7 +666,7 @@ static const struct value_type type_file = {set_file, 0};
 #define M(field) SECTION_ALERTMANAGER, offsetof(struct alertmanager_config, field)
 #define G(field) SECTION_GLOB, offsetof(struct glob_config, field)
 #define RUNBOOK_DEFAULT "https://github.com/OWNER/sqlite-agent/blob/main/docs/runbook.md"
-#define URL_BOUNDS 1, 2048
+#define URL_BOUNDS 1, CONFIG_URL_MAX
 #define LISTEN_DEFAULT CONFIG_DEFAULT_LISTEN /* "127.0.0.1:10150", config.h */
 
 /* Bounds and defaults are documented in docs/configuration.md: change both together. */

@@ -35,6 +35,8 @@ const char *config_check_kind_str(enum check_kind k);
 enum check_priority { CHECK_PRIORITY_IDLE = 0, CHECK_PRIORITY_NORMAL };
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:10150"
+/* The longest runbook_url or external_url, in bytes. */
+#define CONFIG_URL_MAX 2048
 
 /* A string field added here is freed by config_free() for the base config only (not in the
  * loop over dbs, which also runs for config_with_dbs() copies whose entries share it). */

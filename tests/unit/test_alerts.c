@@ -1,5 +1,6 @@
 /* Unit tests for the agent's own alerts: when each holds, and the JSON posted. */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "alerts.h"
@@ -136,6 +137,34 @@ Test(alerts, json_escapes_and_fields)
     buf_init(&out, 16);
     cr_expect_eq(alerts_render_json(&ev, 1, &l, &out), -1, "cap must be enforced");
     buf_free(&out);
+}
+
+/* The longest runbook_url the config takes (CONFIG_URL_MAX) reaches the alert whole, anchor and
+ * all: on 95a66bf a URL over 1,023 bytes lost its anchor, or its end. */
+Test(alerts, longest_runbook_url_kept_whole)
+{
+    static char base[CONFIG_URL_MAX + 1], want[CONFIG_URL_MAX + 64];
+    struct db_snapshot d = {.name = "a", .path = "/a"};
+    struct buf out;
+
+    memcpy(base, "https://x/", 10);
+    memset(base + 10, 'u', CONFIG_URL_MAX - 10);
+    base[CONFIG_URL_MAX] = '\0';
+    for (int kind = 0; kind < ALERT_KIND_COUNT; kind++) {
+        struct alert_event ev = {kind, &d, 1795617065641, 0};
+        struct alert_labels l = {"host:10150", "http://host:10150/", base};
+        char anchor[64];
+        size_t i;
+        /* Each section of docs/runbook.md is its alert's name in lower case. */
+        for (i = 0; alerts_name(kind)[i] != '\0'; i++)
+            anchor[i] = (char)tolower((unsigned char)alerts_name(kind)[i]);
+        anchor[i] = '\0';
+        snprintf(want, sizeof(want), "\"runbook_url\":\"%s#%s\"", base, anchor);
+        buf_init(&out, 1 << 16);
+        cr_assert_eq(alerts_render_json(&ev, 1, &l, &out), 0);
+        cr_expect(strstr(out.data, want) != NULL, "%s", alerts_name(kind));
+        buf_free(&out);
+    }
 }
 
 /* JSON text is UTF-8 (RFC 8259, 8.1): a db name or path with bytes that are not (a Latin-1 file
