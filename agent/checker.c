@@ -692,8 +692,10 @@ static void run_job(struct checker *ck, size_t i)
                                           state_check_completed_runs(ck->state, i), signal);
 
     state_check_begin(ck->state, i);
-    if (run_check(db, kind, ck->guards[i], &ck->stop, &o, ck, i, &ck->jobs[i].resume) != 0)
-        return; /* stopping: no verdict recorded */
+    if (run_check(db, kind, ck->guards[i], &ck->stop, &o, ck, i, &ck->jobs[i].resume) != 0) {
+        state_check_abandoned(ck->state, i); /* stopping: no verdict recorded */
+        return;
+    }
     log_verdict(db, &o, state_check_end(ck->state, i, &o));
     /* A database that cannot be checked says so once, not every check_interval. */
     bool failed = o.result != CHECK_RESULT_OK && o.result != CHECK_RESULT_MALFORMED;

@@ -225,13 +225,23 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
     pthread_mutex_unlock(&s->lock);
 }
 
-void state_check_begin(struct state *s, size_t idx)
+static void set_running(struct state *s, size_t idx, bool running)
 {
     pthread_mutex_lock(&s->lock);
     s->generation++; /* for expo.c: something to render again */
     if (idx < s->ndbs)
-        s->dbs[idx].check.running = true;
+        s->dbs[idx].check.running = running;
     pthread_mutex_unlock(&s->lock);
+}
+
+void state_check_begin(struct state *s, size_t idx)
+{
+    set_running(s, idx, true);
+}
+
+void state_check_abandoned(struct state *s, size_t idx)
+{
+    set_running(s, idx, false);
 }
 
 /* A copy of text, NULL for "" (unset) or when out of memory: the text is for display, and a

@@ -262,6 +262,8 @@ void state_proc_scan_done(struct state *s, double seconds, const struct procscan
 
 /* Marks a run as started (check_state.running). */
 void state_check_begin(struct state *s, size_t idx);
+/* A run cut short by checker_stop: no verdict, and no longer running. */
+void state_check_abandoned(struct state *s, size_t idx);
 /* How a running check goes, reported as it goes (so a run that keeps yielding is seen before
  * it ends): new yields and bytes are added, the rest replaces. */
 struct check_progress {

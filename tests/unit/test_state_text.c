@@ -260,3 +260,24 @@ Test(state_text, last_sample_pass_end)
     cr_expect_gt(state_last_sample_pass_end_ms(s), 0);
     state_free(s);
 }
+
+/* A run cut short by checker_stop records no verdict and is no longer running (on 95a66bf it
+ * stayed "running" until the next reload). */
+Test(state_text, abandoned_run_not_running)
+{
+    struct state *s = state_new(0);
+    struct db_config db = db_of("a", "/x", false);
+
+    cr_assert_eq(configure(s, &db, 1), 0);
+    state_check_begin(s, 0);
+    struct snapshot *snap = state_snapshot(s, 1);
+    cr_expect(snap->dbs[0].check.running);
+    snapshot_free(snap);
+    state_check_abandoned(s, 0);
+    snap = state_snapshot(s, 2);
+    cr_expect(!snap->dbs[0].check.running);
+    cr_expect(!snap->dbs[0].check.completed_once);
+    cr_expect_eq(snap->dbs[0].check.last_result, CHECK_RESULT_OK);
+    snapshot_free(snap);
+    state_free(s);
+}
