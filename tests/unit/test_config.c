@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "configtext.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -39,19 +40,6 @@ static char *config_dump(const struct config *c)
     }
     fclose(f);
     return out;
-}
-
-/* Loads text as "t.ini"; returns what was written to errors (caller frees), sets *out. */
-static char *load(const char *text, struct config **out)
-{
-    char *errs = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&errs, &len);
-
-    cr_assert_not_null(f);
-    *out = config_load_string(text, "t.ini", f);
-    fclose(f);
-    return errs;
 }
 
 /* ---- durations ----------------------------------------------------------------------------- */

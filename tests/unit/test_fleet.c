@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "configtext.h"
 #include "fleet.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -178,18 +179,6 @@ Test(fleet, merge)
 }
 
 /* Loads text; returns errors written (caller frees). */
-static char *load(const char *text, struct config **out)
-{
-    char *errs = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&errs, &len);
-
-    cr_assert_not_null(f);
-    *out = config_load_string(text, "t.ini", f);
-    fclose(f);
-    return errs;
-}
-
 Test(fleet, config_sections)
 {
     static const struct {
