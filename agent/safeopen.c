@@ -195,6 +195,49 @@ enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *ou
 
 /* ---- opening ----------------------------------------------------------------------------- */
 
+/* append_one for a last element that is not a link, looked up in the resolved directory's
+ * descriptor instead of by the whole path: true when it settled the path (a file of any other
+ * type, or nothing there), false for append_one to do it (a link, an error, too long). */
+static bool last_in_dir(int dirfd, const char *name, struct resolver *r)
+{
+    size_t n = strlen(name);
+    struct stat lst;
+
+    if (r->used + n + 2 >= sizeof(r->out->path))
+        return false;
+    bool found = fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0;
+    if (found ? S_ISLNK(lst.st_mode) : errno != ENOENT)
+        return false;
+    r->out->path[r->used++] = '/';
+    memcpy(r->out->path + r->used, name, n + 1);
+    r->used += n;
+    r->out->last_known = found; /* missing: kept as written, as append_one does */
+    if (found)
+        r->out->last_st = lst;
+    return true;
+}
+
+void safeopen_memo_reset(struct safeopen_memo *m)
+{
+    if (m->dir_open)
+        close(m->dirfd);
+    m->dir_open = false;
+    m->dirfd = -1;
+    m->valid = false;
+}
+
+int safeopen_memo_dirfd(const struct safeopen_memo *m, const char *resolved, size_t *name_off)
+{
+    size_t len = strlen(m->resolved.path);
+
+    *name_off = 0;
+    if (!m->dir_open || m->res != SAFEOPEN_OK || strncmp(resolved, m->resolved.path, len) != 0 ||
+        resolved[len] != '/' || strchr(resolved + len + 1, '/') != NULL)
+        return AT_FDCWD;
+    *name_off = len + 1;
+    return m->dirfd;
+}
+
 enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_memo *m,
                                            struct safeopen_path *out)
 {
@@ -206,10 +249,15 @@ enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_mem
         strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return safeopen_resolve(path, out);
     if (!m->valid || strlen(m->dir) != dirlen || memcmp(m->dir, path, dirlen) != 0) {
+        safeopen_memo_reset(m);
         memcpy(m->dir, path, dirlen);
         m->dir[dirlen] = '\0';
         m->res = safeopen_resolve(m->dir, &m->resolved);
         m->valid = true;
+        /* Resolved: no link in it, so O_NOFOLLOW only guards the race. */
+        if (m->res == SAFEOPEN_OK)
+            m->dirfd = open(m->resolved.path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        m->dir_open = m->res == SAFEOPEN_OK && m->dirfd >= 0;
     }
     if (m->res != SAFEOPEN_OK) /* the whole path again, for its own error and detail */
         return safeopen_resolve(path, out);
@@ -218,6 +266,8 @@ enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_mem
     struct resolver r = {.out = out};
     *out = m->resolved;
     r.used = strlen(out->path);
+    if (m->dir_open && last_in_dir(m->dirfd, name, &r))
+        return SAFEOPEN_OK;
     snprintf(pending, sizeof(pending), "%s", name); /* shorter than path: fits */
     enum safeopen_result res = append_all(&r, pending);
     out->path[r.used] = '\0';

@@ -95,17 +95,32 @@ enum safeopen_result safeopen_resolve(const char *path, struct safeopen_path *ou
  * path has the same directory part, saving an lstat per directory level per database. The
  * result is exactly safeopen_resolve's: SQLite resolves element by element
  * (appendAllPathElements), so a path's resolution is its directory's, then its last element.
- * A memo is as fresh as its first use: zero it at each pass, so that a link changed since is
- * followed from the next pass. Anything but "ABSOLUTE-DIR/NAME" goes to safeopen_resolve. */
+ * A memo is as fresh as its first use: reset it at each pass (safeopen_memo_reset), so that a
+ * link changed since is followed from the next pass, and a directory moved mid-pass is seen at
+ * the next. Anything but "ABSOLUTE-DIR/NAME" goes to safeopen_resolve. */
 struct safeopen_memo {
     bool valid;
     char dir[SAFEOPEN_PENDING_MAX + 1]; /* the directory part it holds, as given */
     enum safeopen_result res;
     struct safeopen_path resolved;
+    /* O_PATH on the resolved directory, when it resolved and could be opened: the last
+     * element's lstat is then taken in it (one path element walked, not all of them: issue
+     * 10), and safeopen_memo_dirfd hands it out for the opens. It reads nothing and is never
+     * a monitored file's descriptor, so closing it drops no lock (fdguard.h). */
+    bool dir_open;
+    int dirfd;
 };
 
 enum safeopen_result safeopen_resolve_memo(const char *path, struct safeopen_memo *m,
                                            struct safeopen_path *out);
+
+/* A new pass: forgets what the memo holds and closes its descriptor. A zeroed memo is empty. */
+void safeopen_memo_reset(struct safeopen_memo *m);
+
+/* Where to look up the resolved path `resolved` (a result of safeopen_resolve_memo with m, in
+ * this pass): the memo's directory descriptor and *name_off the offset of the last element
+ * when the path lies directly in that directory; else AT_FDCWD and 0 (the whole path). */
+int safeopen_memo_dirfd(const struct safeopen_memo *m, const char *resolved, size_t *name_off);
 
 /* The type of what is at path, not following a last link: SAFEOPEN_OK for a regular file,
  * MISSING, SYMLINK, NOT_REGULAR, or ERRNO (*err). *st filled in when OK. */

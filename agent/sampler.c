@@ -68,21 +68,14 @@ struct sampler {
     struct fdguard *const *guards;
     struct db_files *dbs;
     struct ticker ticker;
-    /* Kept for one pass (a round of sample_due), then zeroed: the directory part's resolution
-     * (safeopen_resolve_memo), and the filesystem of the last device seen, so that a fleet of
-     * databases in a few directories on one filesystem costs one lstat per directory level and
-     * one fstatfs per pass, not per database. And a descriptor on the resolved directory of
-     * the last database (O_PATH: it reads nothing), so that the lstat and opens of its files
-     * walk one path element, not all of them (issue 10: the kernel's path walk was a quarter
-     * of a pass at 10,000 databases). Like the resolution, it is taken again at the next pass,
-     * so a directory moved mid-pass is seen at the next. It is a directory's descriptor, never
-     * a monitored file's: closing it drops no lock of SQLite's (fdguard.h). */
+    /* Kept for one pass (a round of sample_due), then reset: the directory part's resolution
+     * (safeopen_resolve_memo) with its descriptor on the resolved directory, and the
+     * filesystem of the last device seen, so that a fleet of databases in a few directories on
+     * one filesystem costs one lstat per directory level and one fstatfs per pass, not per
+     * database, and the lstats and opens of a database's files walk one path element, not all
+     * of them (issue 10: the kernel's path walk was a quarter of a pass at 10,000 databases). */
     struct pass_memo {
         struct safeopen_memo path;
-        bool dir_open; /* dirfd is open on dir[0..dirlen) */
-        int dirfd;
-        size_t dirlen;
-        char dir[SAFEOPEN_PATH_MAX + 1];
         bool fs_valid;
         dev_t fs_dev;
         bool fs_known;
@@ -99,40 +92,11 @@ struct file_at {
     size_t name_off;
 };
 
-/* A new pass: forgets the resolution and closes the directory descriptor. */
+/* A new pass: forgets the resolution and closes its directory descriptor. */
 static void pass_memo_reset(struct pass_memo *m)
 {
-    if (m->dir_open)
-        close(m->dirfd);
-    memset(m, 0, sizeof(*m));
-    m->dirfd = -1;
-}
-
-/* The directory of the resolved path, opened once per directory met in a row; the whole path
- * from the working directory when it cannot be (a file in "/", or an open that fails). */
-static void pass_memo_dir(struct pass_memo *m, const char *path, struct file_at *at)
-{
-    const char *slash = strrchr(path, '/');
-    size_t len = slash != NULL ? (size_t)(slash - path) : 0;
-
-    at->dirfd = AT_FDCWD;
-    at->name_off = 0;
-    if (len == 0 || len >= sizeof(m->dir))
-        return;
-    if (!m->dir_open || m->dirlen != len || memcmp(m->dir, path, len) != 0) {
-        if (m->dir_open)
-            close(m->dirfd);
-        memcpy(m->dir, path, len);
-        m->dir[len] = '\0';
-        m->dirlen = len;
-        /* The path was just resolved: no link in it, so O_NOFOLLOW only guards the race. */
-        m->dirfd = open(m->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        m->dir_open = m->dirfd >= 0;
-    }
-    if (m->dir_open) {
-        at->dirfd = m->dirfd;
-        at->name_off = len + 1;
-    }
+    safeopen_memo_reset(&m->path);
+    m->fs_valid = false;
 }
 
 struct sampler *sampler_new(const struct config *cfg, struct state *st,
@@ -450,7 +414,7 @@ static void sample_files(struct db_files *f, struct fdguard *g, struct pass_memo
         return;
     }
     struct file_at at;
-    pass_memo_dir(m, rp.path, &at);
+    at.dirfd = safeopen_memo_dirfd(&m->path, rp.path, &at.name_off);
     sample_db_file(f, g, m, &rp, &at, out);
     sample_wal(f, g, &at, rp.path, out);
     sample_walindex(f, g, &at, rp.path, out);

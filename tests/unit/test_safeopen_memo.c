@@ -4,6 +4,7 @@
  * that reuse and change of the directory part both happen).
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,26 @@ static void link_to(const char *target, const char *rel)
     char *p = tmpdir_file(rel);
     cr_assert_eq(symlink(target, p), 0);
     free(p);
+}
+
+/* safeopen_memo_dirfd: the directory's descriptor and the name's offset for a path directly in
+ * the memo's directory (the same file found through it as by the whole path), else AT_FDCWD. */
+static void expect_dirfd(const struct safeopen_memo *memo, const char *resolved, const char *rel)
+{
+    size_t off = 99;
+    int fd = safeopen_memo_dirfd(memo, resolved, &off);
+    const char *slash = strrchr(resolved, '/');
+    bool inside = memo->dir_open && strlen(memo->resolved.path) == (size_t)(slash - resolved) &&
+                  strncmp(resolved, memo->resolved.path, (size_t)(slash - resolved)) == 0;
+
+    cr_expect_eq(fd == AT_FDCWD, !inside, "%s: dirfd %d", rel, fd);
+    cr_expect_eq(off, inside ? (size_t)(slash - resolved) + 1 : 0, "%s", rel);
+    struct stat a, b;
+    int ra = fstatat(fd, resolved + off, &a, AT_SYMLINK_NOFOLLOW);
+    int rb = lstat(resolved, &b);
+    cr_expect_eq(ra, rb, "%s", rel);
+    if (ra == 0 && rb == 0)
+        cr_expect_eq(a.st_ino, b.st_ino, "%s", rel);
 }
 
 Test(safeopen_memo, same_as_resolve)
@@ -87,10 +108,17 @@ Test(safeopen_memo, same_as_resolve)
             if (rw == SAFEOPEN_OK && rg == SAFEOPEN_OK) {
                 cr_expect_str_eq(got->path, want->path, "%s", rel[i]);
                 cr_expect_eq(got->links, want->links, "%s", rel[i]);
+                /* The lstat the open takes, whether found in the directory's descriptor or
+                 * by the whole path. */
+                cr_expect_eq(got->last_known, want->last_known, "%s", rel[i]);
+                if (want->last_known)
+                    cr_expect_eq(got->last_st.st_ino, want->last_st.st_ino, "%s", rel[i]);
+                expect_dirfd(memo, got->path, rel[i]);
             }
             free(p);
         }
-        memset(memo, 0, sizeof(*memo)); /* a new pass */
+        safeopen_memo_reset(memo); /* a new pass */
+        cr_expect(!memo->dir_open);
     }
     free(memo);
     free(want);
