@@ -7,8 +7,9 @@
  * changes the verdict. This file gathers the facts of a run; verdict.c decides.
  *
  * A check never makes the application wait: it steps aside for a waiting writer (rollback
- * journal) or a blocking checkpoint (WAL), and goes on in units (checkunits.h) that each hold
- * a snapshot briefly.
+ * journal), a blocking checkpoint (WAL), or a WAL its snapshot keeps from being reset while the
+ * application writes (wal_pinned), and goes on in units (checkunits.h) that each hold a
+ * snapshot briefly.
  */
 #include "checker.h"
 
@@ -50,6 +51,9 @@
 /* Between units, while the application's checkpoint or writer is still waiting, the check
  * looks again this often before it starts its next read transaction. */
 #define RESUME_POLL_MS 5
+/* A snapshot the application's writes have gone past for this long runs at the process's
+ * priority (wal_pinned). */
+#define PIN_BOOST_MS 250
 
 /* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
@@ -68,6 +72,14 @@ struct run {
     atomic_bool yielded;             /* stepping aside for a waiting writer or checkpoint */
     atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
     atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
+    /* The read transaction of the statement running now (run_pragma), for wal_pinned: when
+     * it began (monotonic; 0 none), the WAL's last frame and salt then, and whether the
+     * application has written past it since (looked at every PROBE_MS at most). */
+    atomic_int_least64_t snap_ms;
+    atomic_uint_least32_t snap_mx, snap_salt;
+    atomic_int_least64_t pin_probed_ms;
+    atomic_bool growing;
+    atomic_bool pinned; /* stepped aside for it: wait for the application's checkpoint */
     uint32_t problems;
     uint32_t yields;
     double snapshot_max_s;
@@ -101,6 +113,38 @@ static bool checkpoint_waiting(struct run *r, int64_t now)
     return since != 0 && now - since >= r->db->check_yield_after_ms;
 }
 
+/*
+ * A snapshot held while the application writes pins the WAL: no checkpoint can copy back the
+ * frames after it and no writer can start the log over (wal.c, walCheckpoint's mxSafeFrame and
+ * walRestartLog), so the WAL grows and every transaction of the application gets slower.
+ * Measured (docs/configuration.md, check_snapshot_max): under CPU load a reader at nice 19
+ * holding 3 s snapshots made four writers with a 5 s busy timeout see "database is locked",
+ * 1 s snapshots did not; so did the agent's own check at nice 19, which CPU load stretched
+ * from 0.1 s to 6 s. So once the application has written past the snapshot, the check runs
+ * at the process's priority after PIN_BOOST_MS (the same boost as for stepping aside), and
+ * steps aside at check_snapshot_max. A snapshot nobody writes past harms no one: no limit.
+ */
+static bool wal_pinned(struct run *r, int64_t now)
+{
+    int_least64_t since = atomic_load(&r->snap_ms), last = atomic_load(&r->pin_probed_ms);
+    struct ff_walindex h;
+
+    if (since == 0 || r->shm.fd < 0 || now - since < PIN_BOOST_MS)
+        return false;
+    if (now - last >= PROBE_MS && atomic_compare_exchange_strong(&r->pin_probed_ms, &last, now) &&
+        dbopen_wal_header(&r->shm, &h))
+        atomic_store(&r->growing, h.mx_frame != atomic_load(&r->snap_mx) ||
+                                      h.salt1 != atomic_load(&r->snap_salt));
+    if (!atomic_load(&r->growing))
+        return false;
+    if (r->can_boost && !atomic_exchange(&r->boosted, true))
+        prio_boost(r->tid);
+    if (r->db->check_snapshot_max_ms <= 0 || now - since < r->db->check_snapshot_max_ms)
+        return false;
+    atomic_store(&r->pinned, true);
+    return true;
+}
+
 /* Whether the run must end now, and why (the flag). */
 static bool run_must_end(struct run *r)
 {
@@ -117,7 +161,7 @@ static bool run_must_end(struct run *r)
     /* A rollback-journal check holds SHARED; a writer that wants to commit takes PENDING and
      * waits for it. Stepping aside at once keeps the writer's wait to its next busy-handler
      * retry, well inside any busy timeout, so it never sees "database is locked". */
-    if (dbopen_writer_waiting(&r->open) || checkpoint_waiting(r, now)) {
+    if (dbopen_writer_waiting(&r->open) || checkpoint_waiting(r, now) || wal_pinned(r, now)) {
         atomic_store(&r->yielded, true);
         return true;
     }
@@ -183,7 +227,16 @@ static void run_note_row(struct run *r, const char *row)
 static int run_pragma(struct run *r, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
+    struct ff_walindex h;
     double t0 = clock_mono_s();
+
+    /* Where the WAL ends as the read transaction begins: wal_pinned compares. */
+    if (dbopen_wal_header(&r->shm, &h)) {
+        atomic_store(&r->snap_mx, h.mx_frame);
+        atomic_store(&r->snap_salt, h.salt1);
+        atomic_store(&r->growing, false);
+        atomic_store(&r->snap_ms, clock_mono_ms());
+    }
     int rc = sqlite3_prepare_v2(r->conn, sql, -1, &stmt, NULL);
 
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -192,7 +245,10 @@ static int run_pragma(struct run *r, const char *sql)
             break;
         run_note_row(r, (const char *)sqlite3_column_text(stmt, 0));
     }
-    sqlite3_finalize(stmt);
+    sqlite3_finalize(stmt); /* autocommit: the read transaction ends here */
+    atomic_store(&r->snap_ms, 0);
+    if (atomic_exchange(&r->boosted, false))
+        prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
     double held = clock_mono_s() - t0;
     if (held > r->snapshot_max_s)
         r->snapshot_max_s = held;
@@ -202,8 +258,29 @@ static int run_pragma(struct run *r, const char *sql)
 /* Before a read transaction: waits while the application's checkpoint or writer that made the
  * check step aside is still there (starting a new snapshot would only put it back in the
  * queue). False when the run must end instead (the flag says why). */
+/* After stepping aside for a pinned WAL: whether the application's checkpoint has yet to copy
+ * back what the snapshot held up (nBackfill short of mxFrame, the log not started over), for
+ * at most check_snapshot_max after it let go. */
+static bool wal_catching_up(struct run *r, int64_t *since)
+{
+    struct ff_walindex h;
+    int64_t now = clock_mono_ms();
+
+    if (!atomic_load(&r->pinned))
+        return false;
+    if (*since == 0)
+        *since = now;
+    if (now - *since < r->db->check_snapshot_max_ms && dbopen_wal_header(&r->shm, &h) &&
+        h.n_backfill < h.mx_frame && h.salt1 == atomic_load(&r->snap_salt))
+        return true;
+    atomic_store(&r->pinned, false);
+    return false;
+}
+
 static bool run_wait_clear(struct run *r)
 {
+    int64_t pinned_since = 0;
+
     for (;;) {
         if (atomic_load(r->stop)) {
             atomic_store(&r->stopped, true);
@@ -215,6 +292,7 @@ static bool run_wait_clear(struct run *r)
         }
         bool blocked = r->shm.fd >= 0 ? dbopen_wal_locks(&r->shm) == DBOPEN_WAL_CHECKPOINT_BLOCKING
                                       : dbopen_writer_waiting(&r->open);
+        blocked = wal_catching_up(r, &pinned_since) || blocked;
         if (!blocked) {
             atomic_store(&r->yielded, false);
             atomic_store(&r->blocked_ms, 0);

@@ -604,6 +604,18 @@ enum dbopen_wal_locks dbopen_wal_locks(const struct dbopen_shm *s)
     return dbopen_wal_locks_of(shm_holder(s->fd, SHM_WRITE_LOCK), shm_holder(s->fd, SHM_CKPT_LOCK));
 }
 
+bool dbopen_wal_header(const struct dbopen_shm *s, struct ff_walindex *out)
+{
+    unsigned char buf[FF_WALINDEX_READ_SIZE];
+    struct ff_walindex h;
+
+    if (s->fd < 0 || pread(s->fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
+        fileformat_parse_walindex(buf, sizeof(buf), &h) != FF_OK)
+        return false;
+    *out = h;
+    return true;
+}
+
 /* The -shm SQLite itself uses: next to the database file as SQLite resolved it
  * (sqlite3_db_filename), so a symbolic link leads to the same file. Opened read-only,
  * non-blocking, and kept only when it is a regular file. */

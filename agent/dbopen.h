@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "fdguard.h"
+#include "fileformat.h"
 #include "ratelimit.h"
 #include "safeopen.h"
 
@@ -135,6 +136,9 @@ struct dbopen_shm {
 };
 void dbopen_shm_open(sqlite3 *conn, struct dbopen_shm *s, struct fdguard *g);
 enum dbopen_wal_locks dbopen_wal_locks(const struct dbopen_shm *s);
+/* The wal-index header, read with pread (no lock, no mapping): true when both copies agreed
+ * and it parsed (fileformat_parse_walindex), else false and *out untouched. */
+bool dbopen_wal_header(const struct dbopen_shm *s, struct ff_walindex *out);
 void dbopen_shm_done(struct dbopen_shm *s, struct fdguard *g);
 
 #endif
