@@ -143,7 +143,7 @@ Test(alerts, json_escapes_and_fields)
  * all: on 95a66bf a URL over 1,023 bytes lost its anchor, or its end. */
 Test(alerts, longest_runbook_url_kept_whole)
 {
-    static char base[CONFIG_URL_MAX + 1], want[CONFIG_URL_MAX + 64];
+    static char base[CONFIG_URL_MAX + 1], want[CONFIG_URL_MAX + 128];
     struct db_snapshot d = {.name = "a", .path = "/a"};
     struct buf out;
 
