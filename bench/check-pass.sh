@@ -80,11 +80,13 @@ daemon, steady state:        ${steady} s CPU per $n checks ($steady_runs checks 
 sqlite3 shell loop:          ${cron} s CPU (${cron_min}..${cron_max}), ${cron_wall} s wall,
                              ${per} ms CPU per database
 MSG
+# The target: < 0.5 s for the 1,000 of the first benchmarks; <= 2 s from 10,000 (issue 10).
+if [ "$n" -ge 10000 ]; then target="<= 2 s"; else target="< 0.5 s"; fi
 bench_row "quick_check pass, $n dbs: agent --once CPU (user+sys, whole process)" \
-    "${quick} s (${quick_min}..${quick_max})" "< 0.5 s" "$AGENT --once -c $dir/once-quick.conf"
-bench_row "  of which checking (check=quick minus check=off)" "${checking} s" "< 0.5 s" \
+    "${quick} s (${quick_min}..${quick_max})" "$target" "$AGENT --once -c $dir/once-quick.conf"
+bench_row "  of which checking (check=quick minus check=off)" "${checking} s" "$target" \
     "(the above) minus $AGENT --once -c $dir/once-off.conf"
-bench_row "quick_check, daemon steady state: CPU per $n checks" "${steady} s" "< 0.5 s" \
+bench_row "quick_check, daemon steady state: CPU per $n checks" "${steady} s" "$target" \
     "$AGENT -c $conf; /proc/PID/stat over 10 s"
 bench_row "quick_check pass, $n dbs: sqlite3 shell loop CPU" "${cron} s (${cron_min}..${cron_max})" \
     "(comparison)" "sh -c '$loop'"

@@ -54,7 +54,9 @@ measure() {
     fi
 }
 
-measure off 1h "sampler alone" "< 20 ms"
+# The target: < 20 ms for the 1,000 of the first benchmarks; <= 100 ms from 10,000 (issue 10).
+if [ "$n" -ge 10000 ]; then target="<= 100 ms"; else target="< 20 ms"; fi
+measure off 1h "sampler alone" "$target"
 measure quick 1s "checks running" "(no target)"
 
 conf=$dir/once-off.conf
