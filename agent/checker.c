@@ -51,6 +51,11 @@
 /* Between units, while the application's checkpoint or writer is still waiting, the check
  * looks again this often before it starts its next read transaction. */
 #define RESUME_POLL_MS 5
+/* After stepping aside for a pinned WAL, the next unit waits at most this long for the
+ * application's checkpoint to copy back what the check held up (an application that never
+ * checkpoints must not stop checks): the next commit's automatic checkpoint copies
+ * check_wal_pin_max (32 MiB) in tens of milliseconds. */
+#define CATCH_UP_MAX_MS 1000
 /* One run. The flags are set by the progress handler or by the watchdog thread. */
 struct run {
     char rows[256]; /* the first problem rows, "; "-separated, for the log (as detail) */
@@ -69,12 +74,12 @@ struct run {
     atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
     atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
     /* The read transaction of the statement running now (run_pragma), for wal_pinned: when
-     * it began (monotonic; 0 none), the WAL's last frame and salt then, and whether the
-     * application has written past it since (looked at every PROBE_MS at most). */
+     * it began (monotonic; 0 none), the WAL's last frame and salt then, and how many bytes
+     * the application has written past it since (looked at every PROBE_MS at most). */
     atomic_int_least64_t snap_ms;
     atomic_uint_least32_t snap_mx, snap_salt;
     atomic_int_least64_t pin_probed_ms;
-    atomic_bool growing;
+    atomic_uint_least64_t pin_bytes;
     atomic_bool pinned; /* stepped aside for it: wait for the application's checkpoint */
     uint32_t problems;
     uint32_t yields;
@@ -113,15 +118,19 @@ static bool checkpoint_waiting(struct run *r, int64_t now)
  * A snapshot held while the application writes pins the WAL: no checkpoint can copy back the
  * frames after it and no writer can start the log over (wal.c, walCheckpoint's mxSafeFrame and
  * walRestartLog), so the WAL grows and every transaction of the application gets slower.
- * Measured (docs/configuration.md, check_snapshot_max): under CPU load a reader at nice 19
+ * Measured (docs/configuration.md, check_wal_pin_max): under CPU load a reader at nice 19
  * holding 3 s snapshots made four writers with a 5 s busy timeout see "database is locked",
  * 1 s snapshots did not; so did the agent's own check at nice 19, which CPU load stretched
  * from 0.1 s to 6 s. So once the application has written past the snapshot, the check runs
- * at the process's priority (the same boost as for stepping aside), and steps aside at
- * check_snapshot_max. Boosting at once rather than after 250 ms took the longest snapshot on
- * that busy host from 0.40-0.48 s to 0.08-0.12 s and the WAL's peak from 340-834 MB to
- * 97-276 MB (the writers alone: 150-504 MB). A snapshot nobody writes past harms no one: no
- * limit, and the check keeps its idle priority.
+ * at the process's priority (the same boost as for stepping aside): that took the longest
+ * snapshot on that busy host from 0.40-0.48 s (boosted 250 ms later) to 0.08-0.14 s and the
+ * WAL's peak from 174-834 MB to 97-328 MB (the writers alone: 150-504 MB). And once the
+ * application has written check_wal_pin_max past it, the check steps aside: what a pin costs
+ * is the WAL it keeps from being copied back, not its age. A time limit (1 s) kept a 450 MB
+ * one-table database from ever completing its check beside a writer committing every 5 ms:
+ * one or two 4 KB frames a commit, a few MB over the 2 to 4 s of its integrity_check
+ * (bench/no-harm.py --phases 15s: 0 checks in 40 s, 20 with 32 MiB). A snapshot nobody writes
+ * past harms no one: no limit, and the check keeps its idle priority.
  */
 static bool wal_pinned(struct run *r, int64_t now)
 {
@@ -132,13 +141,14 @@ static bool wal_pinned(struct run *r, int64_t now)
         return false;
     if (now - last >= PROBE_MS && atomic_compare_exchange_strong(&r->pin_probed_ms, &last, now) &&
         dbopen_wal_header(&r->shm, &h))
-        atomic_store(&r->growing, h.mx_frame != atomic_load(&r->snap_mx) ||
-                                      h.salt1 != atomic_load(&r->snap_salt));
-    if (!atomic_load(&r->growing))
+        atomic_store(&r->pin_bytes, fileformat_wal_bytes_since(&h, atomic_load(&r->snap_mx),
+                                                               atomic_load(&r->snap_salt)));
+    uint64_t past = atomic_load(&r->pin_bytes);
+    if (past == 0)
         return false;
     if (r->can_boost && !atomic_exchange(&r->boosted, true))
         prio_boost(r->tid);
-    if (r->db->check_snapshot_max_ms <= 0 || now - since < r->db->check_snapshot_max_ms)
+    if (r->db->check_wal_pin_max <= 0 || past < (uint64_t)r->db->check_wal_pin_max)
         return false;
     atomic_store(&r->pinned, true);
     return true;
@@ -233,7 +243,7 @@ static int run_pragma(struct run *r, const char *sql)
     if (dbopen_wal_header(&r->shm, &h)) {
         atomic_store(&r->snap_mx, h.mx_frame);
         atomic_store(&r->snap_salt, h.salt1);
-        atomic_store(&r->growing, false);
+        atomic_store(&r->pin_bytes, 0);
         atomic_store(&r->snap_ms, clock_mono_ms());
     }
     int rc = sqlite3_prepare_v2(r->conn, sql, -1, &stmt, NULL);
@@ -254,12 +264,9 @@ static int run_pragma(struct run *r, const char *sql)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Before a read transaction: waits while the application's checkpoint or writer that made the
- * check step aside is still there (starting a new snapshot would only put it back in the
- * queue). False when the run must end instead (the flag says why). */
 /* After stepping aside for a pinned WAL: whether the application's checkpoint has yet to copy
  * back what the snapshot held up (nBackfill short of mxFrame, the log not started over), for
- * at most check_snapshot_max after it let go. */
+ * at most CATCH_UP_MAX_MS after it let go. */
 static bool wal_catching_up(struct run *r, int64_t *since)
 {
     struct ff_walindex h;
@@ -269,13 +276,16 @@ static bool wal_catching_up(struct run *r, int64_t *since)
         return false;
     if (*since == 0)
         *since = now;
-    if (now - *since < r->db->check_snapshot_max_ms && dbopen_wal_header(&r->shm, &h) &&
+    if (now - *since < CATCH_UP_MAX_MS && dbopen_wal_header(&r->shm, &h) &&
         h.n_backfill < h.mx_frame && h.salt1 == atomic_load(&r->snap_salt))
         return true;
     atomic_store(&r->pinned, false);
     return false;
 }
 
+/* Before a read transaction: waits while the application's checkpoint or writer that made the
+ * check step aside is still there (starting a new snapshot would only put it back in the
+ * queue). False when the run must end instead (the flag says why). */
 static bool run_wait_clear(struct run *r)
 {
     int64_t pinned_since = 0;

@@ -70,7 +70,8 @@
 #define CHECK_BOUNDS 100, 7 * DAY
 #define TIMEOUT_BOUNDS 100, HOUR
 #define YIELD_BOUNDS 0, 10 * SEC
-#define SNAPSHOT_BOUNDS 0, HOUR
+/* check_wal_pin_max: 0 (never step aside for it) .. 1 TiB */
+#define PIN_BOUNDS 0, (INT64_C(1) << 40)
 #define PORT_BOUNDS 1, 65535
 #define PATH_BOUNDS 1, CONFIG_MAX_PATH /* bytes */
 #define RESCAN_BOUNDS SEC, DAY
@@ -682,7 +683,7 @@ static const struct config_key config_keys[] = {
     {A(log_level),          "log_level",       &type_log_level, 0, 0,           "info", 0},
     {A(log_format),         "log_format",      &type_log_format, 0, 0,          "logfmt", 0},
     {A(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, "10ms", 0},
-    {A(check_snapshot_max_ms), "check_snapshot_max", &type_duration, SNAPSHOT_BOUNDS, "1s", 0},
+    {A(check_wal_pin_max),  "check_wal_pin_max", &type_bytes,   PIN_BOUNDS,     "32MiB", 0},
     {A(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     "0", 0},
     {A(check_priority),     "check_priority",  &type_priority,  0, 0,           "idle", 0},
     {A(patched),    "patched_sqlite_versions", &type_versions,  0, 0,           NULL, 0},
@@ -700,7 +701,7 @@ static const struct config_key config_keys[] = {
     {D(check_timeout_ms),   "check_timeout",   &type_duration,  TIMEOUT_BOUNDS, NULL, KEY_INHERIT},
     {D(watch),              "watch",           &type_watch,     0, 0,           "normal", 0},
     {D(check_yield_after_ms), "check_yield_after", &type_duration, YIELD_BOUNDS, NULL, KEY_INHERIT},
-    {D(check_snapshot_max_ms), "check_snapshot_max", &type_duration, SNAPSHOT_BOUNDS, NULL, KEY_INHERIT},
+    {D(check_wal_pin_max),  "check_wal_pin_max", &type_bytes,   PIN_BOUNDS,     NULL, KEY_INHERIT},
     {D(check_max_read_rate), "check_max_read_rate", &type_int,  0, INT_MAX,     NULL, KEY_INHERIT},
     {D(metrics),            "metrics",         &type_metrics,   0, 0,           "full", 0},
     /* [databases:NAME] takes these and every [database:NAME] row but path: see key_find. */

@@ -47,10 +47,10 @@ struct db_config {
     int64_t sample_interval_ms; /* per-database value, or the [agent] one */
     int64_t check_interval_ms;
     int64_t check_timeout_ms;
-    enum watch_mode watch;         /* "watch = normal|close" */
-    int64_t check_yield_after_ms;  /* a blocking checkpoint held this long: step aside */
-    int64_t check_snapshot_max_ms; /* WAL growing past a snapshot this old: step aside; 0 never */
-    int check_max_read_rate;       /* bytes/s a check reads of the file; 0 = unlimited */
+    enum watch_mode watch;        /* "watch = normal|close" */
+    int64_t check_yield_after_ms; /* a blocking checkpoint held this long: step aside */
+    int64_t check_wal_pin_max;    /* WAL bytes written past a snapshot: step aside; 0 never */
+    int check_max_read_rate;      /* bytes/s a check reads of the file; 0 = unlimited */
     /* [database:] default full, [databases:] default basic */
     enum metrics_level metrics;
 };
@@ -94,7 +94,7 @@ struct config {
     int64_t check_timeout_ms;
     int check_workers; /* threads running checks */
     int64_t check_yield_after_ms;
-    int64_t check_snapshot_max_ms;
+    int64_t check_wal_pin_max;
     int check_max_read_rate;
     enum check_priority check_priority;
     enum log_level log_level;

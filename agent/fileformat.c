@@ -316,6 +316,15 @@ uint64_t fileformat_wal_frame_offset(uint32_t page_size, uint32_t frame)
     return FF_WAL_HEADER_SIZE + (uint64_t)(frame - 1) * (FF_WAL_FRAME_HDR_SIZE + page_size);
 }
 
+uint64_t fileformat_wal_bytes_since(const struct ff_walindex *now, uint32_t snap_mx,
+                                    uint32_t snap_salt1)
+{
+    uint32_t frames = now->salt1 != snap_salt1  ? now->mx_frame
+                      : now->mx_frame > snap_mx ? now->mx_frame - snap_mx
+                                                : 0;
+    return (uint64_t)frames * (FF_WAL_FRAME_HDR_SIZE + (uint64_t)now->page_size);
+}
+
 /* walIndexRecover(): aFrameCksum starts as the header's checksum (bytes 24..31); the salts
  * are compared as bytes, so big-endian values compare equal whatever the host. */
 void fileformat_wal_chain_init(const struct ff_wal_header *h, struct ff_wal_chain *out)

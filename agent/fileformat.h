@@ -116,6 +116,13 @@ enum ff_result fileformat_parse_walindex(const unsigned char *buf, size_t len,
 /* Where frame i (1-based) starts in the -wal file; 0 for frame 0, which does not exist. */
 uint64_t fileformat_wal_frame_offset(uint32_t page_size, uint32_t frame);
 
+/* Bytes of WAL (whole frames) the wal-index header `now` shows written since a reader's
+ * snapshot began at frame snap_mx with salt1 snap_salt1. A new salt means the log started over
+ * since (wal.c walRestartHdr), which only a snapshot on read mark 0 allows: every frame in it
+ * is newer. Never negative: an mxFrame behind the snapshot's counts 0. */
+uint64_t fileformat_wal_bytes_since(const struct ff_walindex *now, uint32_t snap_mx,
+                                    uint32_t snap_salt1);
+
 struct ff_wal_frame {
     uint32_t pgno;         /* database page the frame holds (offset 0) */
     uint32_t commit_pages; /* database size in pages after a commit; 0 otherwise (offset 4) */

@@ -841,8 +841,8 @@ static const struct db_family db_families[] = {
      get_check_whole_file},
     {"sqlite_check_yields_total", "counter",
      "Times a check stepped aside for the application: a writer waiting (rollback journal), "
-     "a FULL/RESTART/TRUNCATE checkpoint waiting for readers (WAL), or writes past a snapshot "
-     "held longer than check_snapshot_max (WAL).",
+     "a FULL/RESTART/TRUNCATE checkpoint waiting for readers (WAL), or check_wal_pin_max of "
+     "WAL written past a snapshot (WAL).",
      get_check_yields},
     {"sqlite_check_snapshot_max_seconds", "gauge",
      "Longest read transaction (snapshot) the last check run held, or the run in progress "

@@ -186,8 +186,8 @@ class NoHarmTest(unittest.TestCase):
         # four writers saw "database is locked" past their 5 s busy timeout in 2 runs of 2 on
         # 61e4f26. The writers alone on the same busy host: no error. Now the check runs at the
         # process's priority as soon as the application writes past its snapshot, and steps
-        # aside at check_snapshot_max (checker.c, wal_pinned). bench/busy-host.py measures the
-        # same workload (docs/configuration.md, check_snapshot_max): the writers' longest
+        # aside at check_wal_pin_max (checker.c, wal_pinned). bench/busy-host.py measures the
+        # same workload (docs/configuration.md, check_wal_pin_max): the writers' longest
         # transaction is 2-4 s of their 5 s busy timeout with or without the agent.
         self.concurrent_writers(cpu_hogs=3)
 
@@ -450,6 +450,56 @@ class CheckpointerTest(unittest.TestCase):
         self.assertEqual(H.value(s, RUNS, db="one", result="timeout"), 0)
         self.assertEqual(H.value(s, RUNS, db="one", result="malformed"), 0)
         self.assertGreaterEqual(H.value(s, "sqlite_check_yields_total", db="one"), 2)
+
+
+class WalPinTest(unittest.TestCase):
+    """A check the application writes past pins the WAL (checker.c, wal_pinned): it steps aside
+    once check_wal_pin_max of WAL has been written past its snapshot, not after a set time, so
+    a slow check beside a writer that writes little still completes. The check is slowed with
+    check_max_read_rate as in CheckpointerTest; the writer
+    commits a small row every 5 ms (a 4 KB frame each: under 1 MB of WAL a second) and checkpoints
+    PASSIVE only (SQLite's automatic checkpoint), which waits for no reader."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="noharm-pin-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    # One 20 MB table at 20 MB/s: integrity_check reads about 53 MB of it (index lookups), so
+    # a run holds one snapshot for about 2.7 s.
+    RATE = "20000000"
+
+    def run_writer_beside(self, pin_max, seconds=12):
+        path = make_tables(os.path.join(self.dir, "one.db"), tables=1, rows=20000)
+        with H.Agent([dict(name="one", path=path, check="integrity")],
+                     {"check_interval": H.FAST_CHECK, "check_timeout": "4s",
+                      "check_max_read_rate": self.RATE, "check_wal_pin_max": pin_max}) as a:
+            a.wait_value("sqlite_check_running", dict(db="one"), lambda v: v == 1, 10)
+            ok0 = a.value(RUNS, db="one", result="ok") or 0
+            ctx = multiprocessing.get_context("fork")
+            q = ctx.Queue()
+            procs = [ctx.Process(target=_app_writer, args=(path, seconds, 5000, q))]
+            procs[0].start()
+            got = collect(procs, q, seconds + 30)
+            s = a.scrape()
+            a.stop()
+        self.assertEqual(got["writer"][1], [])
+        self.assertGreater(got["writer"][0], 100)
+        return s, H.value(s, RUNS, db="one", result="ok") - ok0
+
+    def test_a_writer_that_writes_little_does_not_stop_checks(self):
+        # 2.7 s of snapshot pins about 2.5 MB here, far below the default 32 MiB. With a time
+        # limit of 1 s (12f05b2's check_snapshot_max) no run completed: each stepped aside.
+        s, ok = self.run_writer_beside("32MiB")
+        self.assertGreaterEqual(ok, 2, H.select(s, RUNS, db="one"))
+        self.assertEqual(H.value(s, "sqlite_check_yields_total", db="one"), 0)
+
+    def test_a_check_steps_aside_once_it_pins_check_wal_pin_max(self):
+        # 256 KiB is written past a snapshot within about a quarter of a second: every unit
+        # steps aside long before its 2.7 s, and no run can complete (busy at check_timeout).
+        s, ok = self.run_writer_beside("256KiB")
+        self.assertGreaterEqual(H.value(s, "sqlite_check_yields_total", db="one"), 2)
+        self.assertEqual(ok, 0, H.select(s, RUNS, db="one"))
+        self.assertGreaterEqual(H.value(s, RUNS, db="one", result="busy"), 1)
 
 
 if __name__ == "__main__":

@@ -863,15 +863,15 @@ Test(config, step_aside_keys)
         int64_t yield_ms, db_yield_ms;
         int rate, db_rate;
         enum check_priority prio;
-        int64_t snap_ms, db_snap_ms;
+        int64_t pin, db_pin;
     } cases[] = {
-        {"[database:a]\npath = /a\n", 10, 10, 0, 0, CHECK_PRIORITY_IDLE, 1000, 1000},
+        {"[database:a]\npath = /a\n", 10, 10, 0, 0, CHECK_PRIORITY_IDLE, 32 << 20, 32 << 20},
         {"[agent]\ncheck_yield_after = 50ms\ncheck_max_read_rate = 1048576\n"
-         "check_priority = normal\ncheck_snapshot_max = 250ms\n[database:a]\npath = /a\n",
-         50, 50, 1048576, 1048576, CHECK_PRIORITY_NORMAL, 250, 250},
+         "check_priority = normal\ncheck_wal_pin_max = 4MiB\n[database:a]\npath = /a\n",
+         50, 50, 1048576, 1048576, CHECK_PRIORITY_NORMAL, 4 << 20, 4 << 20},
         {"[database:a]\npath = /a\ncheck_yield_after = 0\ncheck_max_read_rate = 5000000\n"
-         "check_snapshot_max = 0\n[agent]\ncheck_yield_after = 10s\n",
-         10000, 0, 0, 5000000, CHECK_PRIORITY_IDLE, 1000, 0},
+         "check_wal_pin_max = 0\n[agent]\ncheck_yield_after = 10s\n",
+         10000, 0, 0, 5000000, CHECK_PRIORITY_IDLE, 32 << 20, 0},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -881,8 +881,8 @@ Test(config, step_aside_keys)
         cr_expect_eq(c->dbs[0].check_yield_after_ms, cases[i].db_yield_ms, "case %zu", i);
         cr_expect_eq(c->check_max_read_rate, cases[i].rate, "case %zu", i);
         cr_expect_eq(c->dbs[0].check_max_read_rate, cases[i].db_rate, "case %zu", i);
-        cr_expect_eq(c->check_snapshot_max_ms, cases[i].snap_ms, "case %zu", i);
-        cr_expect_eq(c->dbs[0].check_snapshot_max_ms, cases[i].db_snap_ms, "case %zu", i);
+        cr_expect_eq(c->check_wal_pin_max, cases[i].pin, "case %zu", i);
+        cr_expect_eq(c->dbs[0].check_wal_pin_max, cases[i].db_pin, "case %zu", i);
         cr_expect_eq(c->check_priority, cases[i].prio, "case %zu", i);
         config_free(c);
     }

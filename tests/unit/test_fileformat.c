@@ -1032,3 +1032,28 @@ Test(fileformat, real_wal_frames, .fini = real_cleanup)
     cr_expect_eq(c.cksum[1], ack[1]);
     free(all);
 }
+
+/* What a check's snapshot pins (checker.c, wal_pinned): whole frames of 24 + page_size bytes
+ * since the snapshot's mxFrame, all of the log after a restart (new salt), never negative. */
+Test(fileformat, wal_bytes_since)
+{
+    static const struct {
+        uint32_t mx, salt, page_size, snap_mx, snap_salt;
+        uint64_t want;
+    } rows[] = {
+        {100, 7, 4096, 100, 7, 0},             /* nothing written past it */
+        {101, 7, 4096, 100, 7, 4120},          /* one frame */
+        {8192, 7, 4096, 0, 7, 8192ull * 4120}, /* from an empty log */
+        {50, 7, 4096, 100, 7, 0},              /* behind the snapshot: 0, not a wrap */
+        {3, 8, 4096, 100, 7, 3ull * 4120},     /* restarted: every frame is newer */
+        {0, 8, 4096, 100, 7, 0},               /* restarted, nothing written yet */
+        {2, 7, 65536, 1, 7, 65560},            /* 64 KiB pages */
+        {UINT32_MAX, 7, 65536, 0, 7, (uint64_t)UINT32_MAX * 65560}, /* no overflow */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct ff_walindex h = {
+            .mx_frame = rows[i].mx, .salt1 = rows[i].salt, .page_size = rows[i].page_size};
+        cr_expect_eq(fileformat_wal_bytes_since(&h, rows[i].snap_mx, rows[i].snap_salt),
+                     rows[i].want, "row %zu", i);
+    }
+}
