@@ -74,13 +74,15 @@ struct run {
     atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
     atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
     /* The read transaction of the statement running now (run_pragma), for wal_pinned: when
-     * it began (monotonic; 0 none), the WAL's last frame and salt then, and how many bytes
-     * the application has written past it since (looked at every PROBE_MS at most). */
+     * it began (monotonic; 0 none), the WAL's last frame and salt as it took its read mark
+     * (run_read_begun), and how many bytes the application has written past that (looked at
+     * every PROBE_MS at most). */
     atomic_int_least64_t snap_ms;
     atomic_uint_least32_t snap_mx, snap_salt;
     atomic_int_least64_t pin_probed_ms;
     atomic_uint_least64_t pin_bytes;
-    atomic_bool pinned; /* stepped aside for it: wait for the application's checkpoint */
+    atomic_bool snap_known; /* snap_mx and snap_salt are the running read transaction's */
+    atomic_bool pinned;     /* stepped aside for it: wait for the application's checkpoint */
     uint32_t problems;
     uint32_t yields;
     double snapshot_max_s;
@@ -126,9 +128,12 @@ static bool checkpoint_waiting(struct run *r, int64_t now)
  * snapshot on that busy host from 0.40-0.48 s (boosted 250 ms later) to 0.08-0.14 s and the
  * WAL's peak from 174-834 MB to 97-328 MB (the writers alone: 150-504 MB). And once the
  * application has written check_wal_pin_max past it, the check steps aside: what a pin costs
- * is the WAL it keeps from being copied back, not its age. A time limit (1 s) kept a 450 MB
- * one-table database from ever completing its check beside a writer committing every 5 ms:
- * one or two 4 KB frames a commit, a few MB over the 2 to 4 s of its integrity_check
+ * is the WAL it keeps from being copied back, not its age. The snapshot's last frame is read as
+ * its read transaction takes a read mark (dbopen.c sees that in xShmLock: run_read_begun), not
+ * before the statement starts: the log can start over in between, and the whole new log would
+ * count as written past the snapshot. A time limit
+ * (1 s) kept a 450 MB one-table database from ever completing its check beside a writer committing
+ * every 5 ms: one or two 4 KB frames a commit, a few MB over the 2 to 4 s of its integrity_check
  * (bench/no-harm.py --phases 15s: 0 checks in 40 s, 20 with 32 MiB). A snapshot nobody writes
  * past harms no one: no limit, and the check keeps its idle priority.
  */
@@ -137,7 +142,7 @@ static bool wal_pinned(struct run *r, int64_t now)
     int_least64_t since = atomic_load(&r->snap_ms), last = atomic_load(&r->pin_probed_ms);
     struct ff_walindex h;
 
-    if (since == 0 || r->shm.fd < 0)
+    if (since == 0 || r->shm.fd < 0 || !atomic_load(&r->snap_known))
         return false;
     if (now - last >= PROBE_MS && atomic_compare_exchange_strong(&r->pin_probed_ms, &last, now) &&
         dbopen_wal_header(&r->shm, &h))
@@ -232,6 +237,21 @@ static void run_note_row(struct run *r, const char *row)
     r->problems++;
 }
 
+/* dbopen_io.read_begun: the check's read transaction has just taken its WAL read mark, so the
+ * wal-index header is its snapshot's (dbopen.c): where the WAL ended for it. */
+static void run_read_begun(void *arg)
+{
+    struct run *r = arg;
+    struct ff_walindex h;
+
+    if (!dbopen_wal_header(&r->shm, &h))
+        return;
+    atomic_store(&r->snap_mx, h.mx_frame);
+    atomic_store(&r->snap_salt, h.salt1);
+    atomic_store(&r->pin_bytes, 0);
+    atomic_store(&r->snap_known, true);
+}
+
 /* Steps one check statement: one read transaction, timed for snapshot_max_s. */
 static int run_pragma(struct run *r, const char *sql)
 {
@@ -239,11 +259,11 @@ static int run_pragma(struct run *r, const char *sql)
     struct ff_walindex h;
     double t0 = clock_mono_s();
 
-    /* Where the WAL ends as the read transaction begins: wal_pinned compares. */
+    /* The salt for wal_catching_up; the snapshot's end comes with its read mark. */
+    atomic_store(&r->snap_known, false);
+    atomic_store(&r->pin_bytes, 0);
     if (dbopen_wal_header(&r->shm, &h)) {
-        atomic_store(&r->snap_mx, h.mx_frame);
         atomic_store(&r->snap_salt, h.salt1);
-        atomic_store(&r->pin_bytes, 0);
         atomic_store(&r->snap_ms, clock_mono_ms());
     }
     int rc = sqlite3_prepare_v2(r->conn, sql, -1, &stmt, NULL);
@@ -512,6 +532,7 @@ static int run_check(const struct db_config *db, enum check_kind kind, struct fd
         *resume = (struct resume){.kind = kind};
     ratelimit_init(&r.io.budget, db->check_max_read_rate, 0);
     r.io.must_end = run_ending;
+    r.io.read_begun = run_read_begun;
     r.io.arg = &r;
     dbopen_io_bind(&r.io);
 

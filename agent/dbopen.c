@@ -119,10 +119,31 @@ static int ro_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volati
     const sqlite3_io_methods *m = REAL(f)->pMethods;
     return m->iVersion >= 2 ? m->xShmMap(REAL(f), pg, pgsz, extend, pp) : SQLITE_IOERR_SHMMAP;
 }
+/* wal.c: WAL_READ_LOCK(I) is lock slot 3 + I, for the WAL_NREADER (5) read marks. A read
+ * transaction takes one shared in walTryBeginRead, then checks that the wal-index header has
+ * not changed since it read it (and starts again if it has): right after the lock, the header
+ * in the -shm is the snapshot's. */
+#define WAL_READ_LOCK_0 3
+#define WAL_NREADER 5
+
+static void note_read_lock(int ofst, int n, int flags)
+{
+    struct dbopen_io *io = this_io;
+
+    if (io != NULL && io->read_begun != NULL && n == 1 && ofst >= WAL_READ_LOCK_0 &&
+        ofst < WAL_READ_LOCK_0 + WAL_NREADER && flags == (SQLITE_SHM_LOCK | SQLITE_SHM_SHARED))
+        io->read_begun(io->arg);
+}
+
 static int ro_shm_lock(sqlite3_file *f, int ofst, int n, int flags)
 {
     const sqlite3_io_methods *m = REAL(f)->pMethods;
-    return m->iVersion >= 2 ? m->xShmLock(REAL(f), ofst, n, flags) : SQLITE_IOERR_SHMLOCK;
+    if (m->iVersion < 2)
+        return SQLITE_IOERR_SHMLOCK;
+    int rc = m->xShmLock(REAL(f), ofst, n, flags);
+    if (rc == SQLITE_OK)
+        note_read_lock(ofst, n, flags);
+    return rc;
 }
 static void ro_shm_barrier(sqlite3_file *f)
 {

@@ -110,7 +110,10 @@ void dbopen_done(struct dbopen *p, struct fdguard *g);
  * unbinds). Only the monitored database's own files (main database, -wal, journal) count and
  * are budgeted: SQLite's temporary files (the sorter of integrity_check) are the agent's. */
 struct dbopen_io {
-    uint64_t bytes;           /* read so far */
+    uint64_t bytes; /* read so far */
+    /* Called (with arg) on the check's thread as its read transaction takes a WAL read mark,
+     * when the wal-index header is the snapshot's (checker.c, wal_pinned); may be NULL. */
+    void (*read_begun)(void *);
     struct ratelimit budget;  /* check_max_read_rate */
     bool (*must_end)(void *); /* a budget wait ends early when this says so */
     void *arg;

@@ -4,9 +4,10 @@
     bench/busy-host.py [--rounds 4] [--seconds 15] [--hogs 3] [--modes none,agent]
 
 The workload of test_no_harm.NoHarmTest.test_concurrent_writers_on_a_busy_host, measured instead
-of asserted: --hogs processes spin (`while True: pass`) while four writer processes commit in
-WAL mode with the settings recommended for concurrent writers (BEGIN IMMEDIATE, 20 inserts, a
-delete and an update in one transaction in five, busy timeout 5 s), for --seconds. Mode "none"
+of asserted: --hogs processes spin (`while True: pass`) while four writer processes (the test's
+own _writer) commit in WAL mode with the settings recommended for concurrent writers (BEGIN
+IMMEDIATE, 20 inserts, a delete and an update in one transaction in five, busy timeout 5 s),
+for --seconds. Mode "none"
 runs the writers alone; "agent" beside the agent with check = integrity and check_interval = 1s.
 Per round: commits, errors ("database is locked"), the writers' longest transaction (from
 BEGIN IMMEDIATE to COMMIT, waits included), the -wal's peak size (stat every 0.1 s), and from
@@ -17,9 +18,7 @@ SQLITE_AGENT_BIN names the binary (default build/sqlite-agent).
 import argparse
 import multiprocessing
 import os
-import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,41 +29,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("SQLITE_AGENT_BIN", os.path.join(ROOT, "build", "sqlite-agent"))
 import fixtures as F  # noqa: E402
 import harness as H  # noqa: E402
+from test_no_harm import _writer  # noqa: E402  (the test's own writer)
 
 WRITERS = 4
-
-
-def writer(path, seconds, seed, out):
-    rnd = random.Random(seed)
-    commits, errors, longest = 0, [], 0.0
-    con = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        t0 = time.monotonic()
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            for _ in range(20):
-                con.execute("INSERT INTO t(v, n) VALUES (?, ?)",
-                            ("W%d-%s" % (seed, "x" * rnd.randrange(20, 300)),
-                             rnd.randrange(1 << 30)))
-            if rnd.random() < 0.2:
-                con.execute("DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() "
-                            "LIMIT 15)")
-            if rnd.random() < 0.2:
-                con.execute("UPDATE t SET v = v || 'u' WHERE id % 97 = ?", (rnd.randrange(97),))
-            con.execute("COMMIT")
-            commits += 1
-        except sqlite3.Error as e:
-            errors.append(str(e))
-            try:
-                con.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        longest = max(longest, time.monotonic() - t0)
-    con.close()
-    out.put((commits, errors, longest))
 
 
 def one_round(agent, hogs_n, seconds):
@@ -82,7 +49,7 @@ def one_round(agent, hogs_n, seconds):
                          lambda v: v and v >= 1, 15)
         ctx = multiprocessing.get_context("fork")
         q = ctx.Queue()
-        procs = [ctx.Process(target=writer, args=(path, seconds, i, q)) for i in range(WRITERS)]
+        procs = [ctx.Process(target=_writer, args=(path, seconds, i, q)) for i in range(WRITERS)]
         for p in procs:
             p.start()
         results = []
@@ -110,8 +77,8 @@ def one_round(agent, hogs_n, seconds):
             h.wait()
         shutil.rmtree(d, True)
     print("%-5s commits=%d errors=%d longest=%.2fs wal_peak=%.0fMB%s" % (
-        "agent" if agent else "none", sum(r[0] for r in results),
-        sum(len(r[1]) for r in results), max(r[2] for r in results), peak / 1e6, extra),
+        "agent" if agent else "none", sum(r[1] for r in results),
+        sum(len(r[2]) for r in results), max(r[3] for r in results), peak / 1e6, extra),
         flush=True)
 
 

@@ -44,9 +44,10 @@ def _write_and_exit(path):
 
 def _writer(path, seconds, seed, out):
     """One writer process: the settings recommended for concurrent writers (WAL,
-    synchronous=NORMAL, BEGIN IMMEDIATE, busy_timeout=5000). Reports (commits, errors)."""
+    synchronous=NORMAL, BEGIN IMMEDIATE, busy_timeout=5000). Reports (seed, commits, errors,
+    longest transaction in seconds, waits included); bench/busy-host.py runs it too."""
     rnd = random.Random(seed)
-    commits, errors = 0, []
+    commits, errors, longest = 0, [], 0.0
     con = sqlite3.connect(path, timeout=5.0, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode=WAL")
@@ -54,6 +55,7 @@ def _writer(path, seconds, seed, out):
         con.execute("PRAGMA busy_timeout=5000")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
+            t0 = time.monotonic()
             try:
                 con.execute("BEGIN IMMEDIATE")
                 for _ in range(20):
@@ -74,9 +76,10 @@ def _writer(path, seconds, seed, out):
                     con.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            longest = max(longest, time.monotonic() - t0)
     finally:
         con.close()
-    out.put((seed, commits, errors))
+    out.put((seed, commits, errors, longest))
 
 
 class NoHarmTest(unittest.TestCase):
@@ -173,10 +176,11 @@ class NoHarmTest(unittest.TestCase):
         self.assertEqual(write, [], "write locks tried on the database file")
 
     def test_concurrent_writers(self):
-        s = self.concurrent_writers(cpu_hogs=0)
-        # Writers and their automatic (PASSIVE) checkpoints wait for no reader, and on an idle
-        # host the check is over long before the WAL it pins matters: it never stepped aside
-        # (issue 8: write lock only, checkpoint lock only).
+        # Writers and their automatic (PASSIVE) checkpoints wait for no reader: the check never
+        # steps aside for them (issue 8: write lock only, checkpoint lock only). The pinned-WAL
+        # rule is off here, as these writers write tens of MB of WAL a second (WalPinTest and
+        # the busy-host test cover it): under ASan a 0.15 s check was written 35 MB past.
+        s = self.concurrent_writers(cpu_hogs=0, pin_max="0")
         self.assertEqual(H.value(s, "sqlite_check_yields_total", db="busy"), 0)
 
     def test_concurrent_writers_on_a_busy_host(self):
@@ -191,22 +195,22 @@ class NoHarmTest(unittest.TestCase):
         # transaction is 2-4 s of their 5 s busy timeout with or without the agent.
         self.concurrent_writers(cpu_hogs=3)
 
-    def concurrent_writers(self, cpu_hogs):
+    def concurrent_writers(self, cpu_hogs, pin_max="32MiB"):
         path = F.make_healthy(self.dir, "busy.db", wal=True)
         # Direct children, so that kill() stops the loop itself.
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 for _ in range(cpu_hogs)]
         try:
-            return self.concurrent_writers_on(path)
+            return self.concurrent_writers_on(path, pin_max)
         finally:
             for h in hogs:
                 h.kill()
                 h.wait()
 
-    def concurrent_writers_on(self, path):
+    def concurrent_writers_on(self, path, pin_max):
         with H.Agent([dict(name="busy", path=path, check="integrity")],
                      {"check_interval": H.FAST_CHECK, "sample_interval": "100ms",
-                      "check_timeout": "30s"}) as a:
+                      "check_timeout": "30s", "check_wal_pin_max": pin_max}) as a:
             a.wait_value(RUNS, dict(db="busy", result="ok"), lambda v: v and v >= 1, 15)
             ok_before = a.value(RUNS, db="busy", result="ok")
             ctx = multiprocessing.get_context("fork")
@@ -238,11 +242,11 @@ class NoHarmTest(unittest.TestCase):
         # the agent really checked during the writes
         self.assertGreaterEqual(H.value(s, RUNS, db="busy", result="ok") - ok_before, 3,
                                 H.select(s, RUNS, db="busy"))
-        errors = [e for _, _, errs in results for e in errs]
+        errors = [e for _, _, errs, _ in results for e in errs]
         locked = [e for e in errors if "locked" in e or "busy" in e.lower()]
         self.assertEqual(locked, [], "writers saw lock errors: %r" % locked[:5])
         self.assertEqual(errors, [])
-        commits = sum(c for _, c, _ in results)
+        commits = sum(c for _, c, _, _ in results)
         self.assertGreater(commits, WRITERS * 10, "writers made too little progress")
         con = sqlite3.connect(path)
         try:
