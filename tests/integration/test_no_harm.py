@@ -178,7 +178,7 @@ class NoHarmTest(unittest.TestCase):
     def test_concurrent_writers(self):
         # Writers and their automatic (PASSIVE) checkpoints wait for no reader: the check never
         # steps aside for them (issue 8: write lock only, checkpoint lock only). The pinned-WAL
-        # rule is off here, as these writers write tens of MB of WAL a second (WalPinTest and
+        # rule is off here, as these writers write about 200 MB of WAL a second (WalPinTest and
         # the busy-host test cover it): under ASan a 0.15 s check was written 35 MB past.
         s = self.concurrent_writers(cpu_hogs=0, pin_max="0")
         self.assertEqual(H.value(s, "sqlite_check_yields_total", db="busy"), 0)
