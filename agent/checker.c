@@ -73,15 +73,13 @@ struct run {
     atomic_bool yielded;             /* stepping aside for a waiting writer or checkpoint */
     atomic_int_least64_t blocked_ms; /* a blocking checkpoint first seen (monotonic); 0 none */
     atomic_int_least64_t probed_ms;  /* the last look at the -shm lock bytes */
-    /* The read transaction of the statement running now (run_pragma), for wal_pinned: when
-     * it began (monotonic; 0 none), the WAL's last frame and salt as it took its read mark
-     * (run_read_begun), and how many bytes the application has written past that (looked at
-     * every PROBE_MS at most). */
-    atomic_int_least64_t snap_ms;
+    /* The read transaction of the statement running now (run_pragma), for wal_pinned: the
+     * WAL's last frame and salt as it took its read mark (run_read_begun), and how many bytes
+     * the application has written past that (looked at every PROBE_MS at most). */
     atomic_uint_least32_t snap_mx, snap_salt;
     atomic_int_least64_t pin_probed_ms;
     atomic_uint_least64_t pin_bytes;
-    atomic_bool snap_known; /* snap_mx and snap_salt are the running read transaction's */
+    atomic_bool snap_known; /* a statement runs, and snap_mx is its read transaction's */
     atomic_bool pinned;     /* stepped aside for it: wait for the application's checkpoint */
     uint32_t problems;
     uint32_t yields;
@@ -131,18 +129,17 @@ static bool checkpoint_waiting(struct run *r, int64_t now)
  * is the WAL it keeps from being copied back, not its age. The snapshot's last frame is read as
  * its read transaction takes a read mark (dbopen.c sees that in xShmLock: run_read_begun), not
  * before the statement starts: the log can start over in between, and the whole new log would
- * count as written past the snapshot. A time limit
- * (1 s) kept a 450 MB one-table database from ever completing its check beside a writer committing
- * every 5 ms: one or two 4 KB frames a commit, a few MB over the 2 to 4 s of its integrity_check
+ * count as written past the snapshot. A time limit (1 s) kept a 450 MB one-table
+ * database from ever completing its check beside a writer committing a small row every 5 ms
  * (bench/no-harm.py --phases 15s: 0 checks in 40 s, 20 with 32 MiB). A snapshot nobody writes
  * past harms no one: no limit, and the check keeps its idle priority.
  */
 static bool wal_pinned(struct run *r, int64_t now)
 {
-    int_least64_t since = atomic_load(&r->snap_ms), last = atomic_load(&r->pin_probed_ms);
+    int_least64_t last = atomic_load(&r->pin_probed_ms);
     struct ff_walindex h;
 
-    if (since == 0 || r->shm.fd < 0 || !atomic_load(&r->snap_known))
+    if (r->shm.fd < 0 || !atomic_load(&r->snap_known))
         return false;
     if (now - last >= PROBE_MS && atomic_compare_exchange_strong(&r->pin_probed_ms, &last, now) &&
         dbopen_wal_header(&r->shm, &h))
@@ -256,16 +253,11 @@ static void run_read_begun(void *arg)
 static int run_pragma(struct run *r, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
-    struct ff_walindex h;
     double t0 = clock_mono_s();
 
-    /* The salt for wal_catching_up; the snapshot's end comes with its read mark. */
+    /* Where the snapshot ends comes with its read mark (run_read_begun). */
     atomic_store(&r->snap_known, false);
     atomic_store(&r->pin_bytes, 0);
-    if (dbopen_wal_header(&r->shm, &h)) {
-        atomic_store(&r->snap_salt, h.salt1);
-        atomic_store(&r->snap_ms, clock_mono_ms());
-    }
     int rc = sqlite3_prepare_v2(r->conn, sql, -1, &stmt, NULL);
 
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -275,7 +267,7 @@ static int run_pragma(struct run *r, const char *sql)
         run_note_row(r, (const char *)sqlite3_column_text(stmt, 0));
     }
     sqlite3_finalize(stmt); /* autocommit: the read transaction ends here */
-    atomic_store(&r->snap_ms, 0);
+    atomic_store(&r->snap_known, false);
     if (atomic_exchange(&r->boosted, false))
         prio_set_this_thread(CHECK_PRIORITY_IDLE, true);
     double held = clock_mono_s() - t0;

@@ -546,9 +546,9 @@ static int run_daemon(struct config *base, struct webconfig *wc, const char *con
         return EXIT_FAILURE;
     }
     /* The exposition is rendered on a thread of its own once per change, and /metrics serves
-     * that rendering (expo.h). */
-    /* The first rendering, of the first sampling pass, is there before the port opens, so no
-     * scrape renders one of its own showing databases not sampled yet. */
+     * that rendering (expo.h). The first rendering, of the first sampling pass, is there
+     * before the port opens, so no scrape renders one of its own showing databases not
+     * sampled yet. */
     struct expo *expo = expo_new(st, bi);
     if (expo != NULL && workers_start(&w) == 0 && expo_render(expo) == 0)
         http = http_start(w.cfg->listen_host, w.cfg->listen_port, st, bi, wc);

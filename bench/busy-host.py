@@ -7,8 +7,8 @@ The workload of test_no_harm.NoHarmTest.test_concurrent_writers_on_a_busy_host, 
 of asserted: --hogs processes spin (`while True: pass`) while four writer processes (the test's
 own _writer) commit in WAL mode with the settings recommended for concurrent writers (BEGIN
 IMMEDIATE, 20 inserts, a delete and an update in one transaction in five, busy timeout 5 s),
-for --seconds. Mode "none"
-runs the writers alone; "agent" beside the agent with check = integrity and check_interval = 1s.
+for --seconds. Mode "none" runs the writers alone; "agent" beside the agent with check =
+integrity and check_interval = 1s.
 Per round: commits, errors ("database is locked"), the writers' longest transaction (from
 BEGIN IMMEDIATE to COMMIT, waits included), the -wal's peak size (stat every 0.1 s), and from
 the agent's /metrics: checks completed, yields, the longest snapshot a check held.

@@ -460,9 +460,9 @@ class WalPinTest(unittest.TestCase):
     """A check the application writes past pins the WAL (checker.c, wal_pinned): it steps aside
     once check_wal_pin_max of WAL has been written past its snapshot, not after a set time, so
     a slow check beside a writer that writes little still completes. The check is slowed with
-    check_max_read_rate as in CheckpointerTest; the writer
-    commits a small row every 5 ms (a 4 KB frame each: under 1 MB of WAL a second) and checkpoints
-    PASSIVE only (SQLite's automatic checkpoint), which waits for no reader."""
+    check_max_read_rate as in CheckpointerTest; the writer commits a small row every 5 ms (a
+    frame or two of 4 KB each: about 1 MB of WAL a second at most) and checkpoints PASSIVE only
+    (SQLite's automatic checkpoint), which waits for no reader."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="noharm-pin-")
@@ -491,14 +491,14 @@ class WalPinTest(unittest.TestCase):
         return s, H.value(s, RUNS, db="one", result="ok") - ok0
 
     def test_a_writer_that_writes_little_does_not_stop_checks(self):
-        # 2.7 s of snapshot pins about 2.5 MB here, far below the default 32 MiB. With a time
+        # 2.7 s of snapshot pins a few MB here, far below the default 32 MiB. With a time
         # limit of 1 s (12f05b2's check_snapshot_max) no run completed: each stepped aside.
         s, ok = self.run_writer_beside("32MiB")
         self.assertGreaterEqual(ok, 2, H.select(s, RUNS, db="one"))
         self.assertEqual(H.value(s, "sqlite_check_yields_total", db="one"), 0)
 
     def test_a_check_steps_aside_once_it_pins_check_wal_pin_max(self):
-        # 256 KiB is written past a snapshot within about a quarter of a second: every unit
+        # 256 KiB is written past a snapshot well within a second: every unit
         # steps aside long before its 2.7 s, and no run can complete (busy at check_timeout).
         s, ok = self.run_writer_beside("256KiB")
         self.assertGreaterEqual(H.value(s, "sqlite_check_yields_total", db="one"), 2)
